@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `hna`: the command-line front end. Subcommands only parse arguments and call into the libraries.
+@main
+struct HNA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hna",
+        abstract: "HNA, a software host network accelerator for data-center overlay networks.",
+        subcommands: [Bench.self]
+    )
+}
