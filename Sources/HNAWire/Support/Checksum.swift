@@ -68,3 +68,31 @@ public struct InternetChecksum: Sendable, Equatable {
         return c.checksum
     }
 }
+
+extension InternetChecksum {
+    /// Starts a transport checksum with the IPv4 pseudo-header (RFC 768 / RFC 793).
+    @inlinable
+    public static func pseudoHeader(source: IPv4Address, destination: IPv4Address, protocol proto: IPProtocol,
+                                    length: Int) -> InternetChecksum {
+        var c = InternetChecksum()
+        c.add(source.rawValue)
+        c.add(destination.rawValue)
+        c.add(UInt16(proto.rawValue))
+        c.add(UInt16(truncatingIfNeeded: length))
+        return c
+    }
+
+    /// Starts a transport checksum with the IPv6 pseudo-header (RFC 8200 section 8.1).
+    @inlinable
+    public static func pseudoHeader(source: IPv6Address, destination: IPv6Address, protocol proto: IPProtocol,
+                                    length: Int) -> InternetChecksum {
+        var c = InternetChecksum()
+        for half in [source.high, source.low, destination.high, destination.low] {
+            c.add(UInt32(truncatingIfNeeded: half >> 32))
+            c.add(UInt32(truncatingIfNeeded: half))
+        }
+        c.add(UInt32(truncatingIfNeeded: length))
+        c.add(UInt32(proto.rawValue))
+        return c
+    }
+}
