@@ -39,6 +39,8 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "HNAWireTests", dependencies: ["HNAWire"], swiftSettings: strict),
+        // Shared by the test targets: seeded randomness for property tests.
+        .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
+        .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], swiftSettings: strict),
     ]
 )
