@@ -8,9 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-swift build --scratch-path .build-fuzz --product hna-fuzz \
-  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DHNA_LIBFUZZER -Xswiftc -parse-as-library 2>&1 \
-  | grep -v "ld.gold: warning: Cannot export local symbol" || true
+# (ld.gold warns about every sanitizer symbol it cannot export; those lines are noise.)
+if ! swift build --scratch-path .build-fuzz --product hna-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DHNA_LIBFUZZER -Xswiftc -parse-as-library \
+    > .build-fuzz.log 2>&1; then
+  grep -v "Cannot export local symbol" .build-fuzz.log
+  exit 1
+fi
 bin=.build-fuzz/debug/hna-fuzz
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
