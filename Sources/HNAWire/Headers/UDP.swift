@@ -137,13 +137,14 @@ public struct UDPHeader: Hashable, Sendable, WireEmittable {
 
     /// The outer source port for a flow with hash `flowHash`: one flow keeps one port (no reordering
     /// across ECMP paths), different flows spread over `WellKnownPort.entropyRange` (RFC 7348 section 5,
-    /// RFC 7510 section 3). The hash is xor-folded first (a bijection, so a uniform hash stays uniform)
-    /// so that its low bits count too, then scaled onto the range by multiply-shift.
+    /// RFC 7510 section 3). Multiply-shift scaling keeps the hash's high bits, so the hash is first
+    /// multiplied by an odd constant (Fibonacci hashing: a bijection, so a uniform hash stays uniform,
+    /// and a weak hash whose entropy sits in its low bits still spreads over the range).
     @inlinable
     public static func entropySourcePort(flowHash: UInt32) -> UInt16 {
         let range = WellKnownPort.entropyRange
         let span = UInt64(range.upperBound - range.lowerBound) + 1
-        let mixed = UInt64(flowHash ^ (flowHash >> 16))
+        let mixed = UInt64(flowHash &* 0x9E37_79B1)
         return range.lowerBound + UInt16(truncatingIfNeeded: (mixed &* span) >> 32)
     }
 }
