@@ -44,6 +44,7 @@ let package = Package(
 
         // Shared by the test targets: seeded randomness for property tests.
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
+        .testTarget(name: "hnaTests", dependencies: ["hna", "HNAWire", "HNATestSupport"], swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
     ]
