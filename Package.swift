@@ -56,6 +56,10 @@ let package = Package(
         // Shared by the test targets: seeded randomness for property tests.
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], swiftSettings: strict),
-        .testTarget(name: "HNACoreTests", dependencies: ["HNACore", "HNATestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "HNACoreTests",
+            dependencies: ["HNACore", "HNAWire", "HNATestSupport", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
     ]
 )
