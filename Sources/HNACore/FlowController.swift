@@ -45,6 +45,12 @@ public struct FlowController<Payload: FabricPayload> {
     /// Destination side: Σ_i q_ij per priority (bytes) and the per-priority budgets of B_j.
     @usableFromInline var queueTotal = SIMD8<UInt64>(repeating: 0)
     @usableFromInline var receiveBudget = SIMD8<Double>(repeating: 0)
+    /// Destination side: Σ_i of the grants as last sent to each source, per priority. New grants are
+    /// capped so this never exceeds the budget (see `makeHeader`).
+    @usableFromInline var grantOutstanding = SIMD8<Double>(repeating: 0)
+    /// Sources that got less than their Eq. 3 share because others still held older, larger grants;
+    /// they are sent fresh grants as soon as someone's grant shrinks.
+    @usableFromInline var squeezed = Deque<Int32>()
     /// Source side: Σ_j r_ij over fresh grants per priority, and Eq. 4's factor per priority.
     @usableFromInline var grantTotal = SIMD8<Double>(repeating: 0)
     @usableFromInline var sourceScale = SIMD8<Double>(repeating: 1)
@@ -623,11 +629,35 @@ public struct FlowController<Payload: FabricPayload> {
         var q = PriorityVector(count: priorities)
         var r = PriorityVector(count: priorities)
         var demand: UInt8 = 0
+        var released = false
         let base = peer * priorities
         for p in 0 ..< priorities {
             q[p] = units.encodeQueue(bytes: UInt64(lanes[base + p].pendingBytes))
             if q[p] > 0 { demand |= 1 << UInt8(p) }
-            r[p] = units.encodeRate(bytesPerSecond: grantFor(peer, p))
+            // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
+            // against older queue lengths, and until they hear from us they may use them.
+            let old = lanes[base + p].sentGrant
+            let room = max(0, min(receiveBudget[p] - (grantOutstanding[p] - old),
+                                  rxBandwidth - (grantOutstanding.sum() - old)))
+            var code = units.encodeRate(bytesPerSecond: grantFor(peer, p))
+            if units.decodeRate(code) > room {
+                code = UInt16(min(Double(UInt16.max), (room / Double(units.rateUnitBytesPerSecond)).rounded(.down)))
+                if !peers[peer].squeezed {
+                    peers[peer].squeezed = true
+                    squeezed.append(Int32(peer))
+                }
+            }
+            r[p] = code
+            let new = units.decodeRate(code)
+            if new < old { released = true }
+            grantOutstanding[p] += new - old
+            lanes[base + p].sentGrant = new
+        }
+        if released {
+            while let s = squeezed.popFirst() {
+                peers[Int(s)].squeezed = false
+                if Int(s) != peer { signal(Int(s)) }
+            }
         }
         var acks: PriorityVector?
         if peers[peer].rxUnacked || forceAcks {
@@ -738,6 +768,8 @@ struct Lane<Payload> {
     @usableFromInline var nackArmed = false
     /// q_ji the peer last reported towards us (bytes).
     @usableFromInline var reportedQueue: UInt64 = 0
+    /// The grant we last sent the peer for this priority (bytes/s, as the peer decodes it).
+    @usableFromInline var sentGrant: Double = 0
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
@@ -771,6 +803,7 @@ struct Peer {
     /// Priorities whose last report to the peer had a non-zero queue length.
     @usableFromInline var demandReported: UInt8 = 0
     @usableFromInline var signalPending = false
+    @usableFromInline var squeezed = false
     @usableFromInline var pendingNacks: [HNANack] = []
 
     @inlinable init(units: FlowUnits, safeRate: Double, at time: UInt64) {

@@ -67,11 +67,18 @@ import Testing
         #expect(fabric.failures.isEmpty, "\(fabric.failures.prefix(3))")
         let window: UInt64 = 1_000_000
         let feedbackDelay: UInt64 = 100_000
-        // Bursts: every source's token bucket for every priority may be full at once.
-        let burst = Double((nodes - 1) * 4 * 3000)
+        let packet = 1500 + 24
+        // From the start: every source's token bucket for every priority may be full at once, and each
+        // may overdraw by one packet.
+        let burst = Double((nodes - 1) * 4 * (3000 + packet))
         let limit = Self.bandwidth * Double(window + feedbackDelay) * 1e-9 + burst
         let seen = FakeFabric.maxBytes(in: fabric.arrivals[0], window: window)
         #expect(Double(seen) <= limit, "\(seen) bytes in \(window) ns, limit \(limit)")
+        // Once the sources are backlogged their buckets stay empty: only one packet each in hand.
+        let warm = fabric.arrivals[0].filter { $0.0 >= 2_000_000 }
+        let steady = FakeFabric.maxBytes(in: warm, window: window)
+        let steadyLimit = Self.bandwidth * Double(window + feedbackDelay) * 1e-9 + Double((nodes - 1) * packet)
+        #expect(Double(steady) <= steadyLimit, "\(steady) bytes in \(window) ns after warm-up, limit \(steadyLimit)")
         // And the destination is kept busy: more than half its bandwidth over the run, once sources know.
         let total = fabric.arrivals[0].reduce(0) { $0 + $1.1 }
         if nodes > 2 { #expect(Double(total) > 0.5 * Self.bandwidth * Double(end) * 1e-9) }
