@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "hna", targets: ["hna"]),
         .library(name: "HNAWire", targets: ["HNAWire"]),
+        .library(name: "HNACore", targets: ["HNACore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,14 +26,27 @@ let package = Package(
         // and the layer-by-layer dissector behind `hna decode`. Depends on nothing.
         .target(name: "HNAWire", swiftSettings: strict),
 
+        // The communications controller (FIG. 4 item 147): virtual output queues, scheduler, flow control
+        // and reliable delivery, as a sans-I/O state machine. Policies: docs/flow-control.md.
+        .target(
+            name: "HNACore",
+            dependencies: [
+                "HNAWire",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
-        .target(name: "HNABench", dependencies: ["HNAWire"], swiftSettings: strict),
+        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore"], swiftSettings: strict),
 
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
             name: "hna",
             dependencies: [
                 "HNAWire",
+                "HNACore",
                 "HNABench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -47,5 +61,10 @@ let package = Package(
         .testTarget(name: "hnaTests", dependencies: ["hna", "HNAWire", "HNATestSupport"], swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
+        .testTarget(
+            name: "HNACoreTests",
+            dependencies: ["HNACore", "HNAWire", "HNATestSupport", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
     ]
 )
