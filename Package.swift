@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "hna", targets: ["hna"]),
         .library(name: "HNAWire", targets: ["HNAWire"]),
+        .library(name: "HNALinux", targets: ["HNALinux"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,6 +25,22 @@ let package = Package(
         // Wire formats: checked views and value types for every header HNA reads or writes, pcap I/O,
         // and the layer-by-layer dissector behind `hna decode`. Depends on nothing.
         .target(name: "HNAWire", swiftSettings: strict),
+
+        // The glibc and kernel calls Swift cannot reach directly: TUN/TAP ioctls, recvmmsg/sendmmsg with
+        // UDP GSO/GRO control messages, epoll, timerfd, signalfd, setns.
+        .target(name: "CHNALinux"),
+
+        // Real I/O for the daemon: TAP devices, batched underlay UDP sockets, the epoll event loop with
+        // deadline timers and signals, and the ip/tc/sysctl helpers that build namespaces and links.
+        .target(
+            name: "HNALinux",
+            dependencies: [
+                "CHNALinux",
+                "HNAWire",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
 
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
         .target(name: "HNABench", dependencies: ["HNAWire"], swiftSettings: strict),
@@ -45,6 +62,8 @@ let package = Package(
         // Shared by the test targets: seeded randomness for property tests.
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
+                    swiftSettings: strict),
+        .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
     ]
 )
