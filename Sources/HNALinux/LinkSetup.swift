@@ -1,5 +1,6 @@
 /// Builds the pieces of a test network — namespaces, veth pairs, bridges, addresses, MTUs, tc tbf — and
 /// remembers what it made so `teardown()` removes all of it, in reverse, even after a failure half way.
+/// Nothing is removed implicitly: a lab that is meant to stay up outlives this object.
 ///
 /// These are the steps `hna lab` composes (hosts and VMs as namespaces, a bridge as the fabric). Every
 /// namespace it creates has IPv6 disabled by default, so new links start without router solicitations
@@ -12,7 +13,16 @@ public final class LinkSetup {
 
     public init() {}
 
-    deinit { _ = teardown() }
+    /// Takes charge of a namespace made earlier (by another process: `hna lab up`, then `hna lab down`),
+    /// so `teardown()` removes it.
+    public func adopt(_ ns: Namespace) {
+        if !namespaces.contains(ns) { namespaces.append(ns) }
+    }
+
+    /// Takes charge of a link made earlier in the caller's namespace.
+    public func adoptLink(_ link: String) {
+        if !rootLinks.contains(link) { rootLinks.append(link) }
+    }
 
     /// `ip [-n ns] arguments...`
     @discardableResult

@@ -69,6 +69,7 @@ struct LinkSetupTests {
     @Test func rootNamespaceLinksAreRemoved() throws {
         let tag = Kernel.tag()
         let setup = LinkSetup()
+        defer { setup.teardown() }
         let ns = try setup.createNamespace("hnt-\(tag)-r")
         try setup.createVethPair("hnt\(tag)r0", in: nil, peer: "hnt\(tag)r1", peerIn: ns)
         try setup.createBridge("hnt\(tag)br", in: nil)
@@ -78,6 +79,21 @@ struct LinkSetupTests {
         #expect(!LinkSetup.linkExists("hnt\(tag)r0", in: nil))
         #expect(!LinkSetup.linkExists("hnt\(tag)br", in: nil))
         #expect(!ns.exists)
+    }
+
+    /// A second process (`hna lab down`) can take over what the first one built and remove it.
+    @Test func adoptedNamespacesAndLinksAreRemoved() throws {
+        let tag = Kernel.tag()
+        let first = LinkSetup()
+        defer { first.teardown() }
+        let ns = try first.createNamespace("hnt-\(tag)-adopt")
+        try first.createBridge("hnt\(tag)ab", in: nil)
+        let second = LinkSetup()
+        second.adopt(Namespace(ns.name))
+        second.adoptLink("hnt\(tag)ab")
+        #expect(second.teardown().isEmpty)
+        #expect(!ns.exists)
+        #expect(!LinkSetup.linkExists("hnt\(tag)ab", in: nil))
     }
 
     @Test func failuresNameTheCommand() throws {
