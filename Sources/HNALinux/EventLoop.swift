@@ -248,7 +248,8 @@ public final class EventLoop {
     /// then fire due timers in deadline order. Timers scheduled while firing, even for the past, wait for
     /// the next iteration so a handler that keeps rescheduling itself cannot starve I/O.
     public func runOnce(waitLimit: UInt64? = nil) throws(LinuxError) {
-        let deadline = [earliestDeadline(), waitLimit].compactMap { $0 }.min()
+        var deadline = earliestDeadline()
+        if let waitLimit, waitLimit < deadline ?? .max { deadline = waitLimit }
         var timeout: Int32 = -1
         if let deadline {
             if deadline <= EventLoop.now() {
