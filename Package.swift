@@ -3,10 +3,14 @@
 // dependency rules between targets.
 import PackageDescription
 
-/// Settings every target shares: Swift 6 language mode, and full optimisation of generic code across
-/// the core's module boundary in release builds (the datapath lives in several modules).
+/// Settings every target shares: Swift 6 language mode.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+]
+
+let collections: [Target.Dependency] = [
+    .product(name: "DequeModule", package: "swift-collections"),
+    .product(name: "HeapModule", package: "swift-collections"),
 ]
 
 let package = Package(
@@ -16,6 +20,7 @@ let package = Package(
         .executable(name: "hna", targets: ["hna"]),
         .library(name: "HNAWire", targets: ["HNAWire"]),
         .library(name: "HNACore", targets: ["HNACore"]),
+        .library(name: "HNALinux", targets: ["HNALinux"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,13 +33,17 @@ let package = Package(
 
         // The communications controller (FIG. 4 item 147): virtual output queues, scheduler, flow control
         // and reliable delivery, as a sans-I/O state machine. Policies: docs/flow-control.md.
+        .target(name: "HNACore", dependencies: ["HNAWire"] + collections, swiftSettings: strict),
+
+        // The glibc and kernel calls Swift cannot reach directly: TUN/TAP ioctls, recvmmsg/sendmmsg with
+        // UDP GSO/GRO control messages, epoll, timerfd, signalfd, setns.
+        .target(name: "CHNALinux"),
+
+        // Real I/O for the daemon: TAP devices, batched underlay UDP sockets, the epoll event loop with
+        // deadline timers and signals, and the ip/tc/sysctl helpers that build namespaces and links.
         .target(
-            name: "HNACore",
-            dependencies: [
-                "HNAWire",
-                .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "HeapModule", package: "swift-collections"),
-            ],
+            name: "HNALinux",
+            dependencies: ["CHNALinux", "HNAWire", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict
         ),
 
@@ -56,15 +65,14 @@ let package = Package(
         // libFuzzer targets, one per parser (scripts/fuzz.sh builds with -sanitize=fuzzer and runs them).
         .executableTarget(name: "hna-fuzz", dependencies: ["HNAWire"], swiftSettings: strict),
 
-        // Shared by the test targets: seeded randomness for property tests.
+        // Shared by the test targets: seeded randomness, external tools, the built hna command.
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
         .testTarget(name: "hnaTests", dependencies: ["hna", "HNAWire", "HNATestSupport"], swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
-        .testTarget(
-            name: "HNACoreTests",
-            dependencies: ["HNACore", "HNAWire", "HNATestSupport", .product(name: "HeapModule", package: "swift-collections")],
-            swiftSettings: strict
-        ),
+        .testTarget(name: "HNACoreTests", dependencies: ["HNACore", "HNAWire", "HNATestSupport"] + collections,
+                    swiftSettings: strict),
+        .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
+                    swiftSettings: strict),
     ]
 )
