@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "hna", targets: ["hna"]),
         .library(name: "HNAWire", targets: ["HNAWire"]),
+        .library(name: "HNARouter", targets: ["HNARouter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,8 +26,12 @@ let package = Package(
         // and the layer-by-layer dissector behind `hna decode`. Depends on nothing.
         .target(name: "HNAWire", swiftSettings: strict),
 
+        // The virtual router (FIG. 4 item 128): VRFs, FIBs, next hops, flow table, policy, slow path,
+        // overlay encapsulation, proxy ARP/ND, drop counters. Sans-I/O. See docs/router.md.
+        .target(name: "HNARouter", dependencies: ["HNAWire"], swiftSettings: strict),
+
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
-        .target(name: "HNABench", dependencies: ["HNAWire"], swiftSettings: strict),
+        .target(name: "HNABench", dependencies: ["HNAWire", "HNARouter"], swiftSettings: strict),
 
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
@@ -42,5 +47,6 @@ let package = Package(
         // Shared by the test targets: seeded randomness for property tests.
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], swiftSettings: strict),
+        .testTarget(name: "HNARouterTests", dependencies: ["HNARouter", "HNATestSupport"], swiftSettings: strict),
     ]
 )
