@@ -44,9 +44,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // libFuzzer targets, one per parser (scripts/fuzz.sh builds with -sanitize=fuzzer and runs them).
+        .executableTarget(name: "hna-fuzz", dependencies: ["HNAWire"], swiftSettings: strict),
+
         // Shared by the test targets: seeded randomness for property tests.
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
-        .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], swiftSettings: strict),
+        .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
+                    swiftSettings: strict),
         .testTarget(name: "HNARouterTests", dependencies: ["HNARouter", "HNATestSupport"], swiftSettings: strict),
     ]
 )

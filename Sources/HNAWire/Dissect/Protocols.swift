@@ -1,0 +1,5 @@
+extension Dissector {
+    func decodeProtocols(_ step: Step, _ bytes: UnsafeRawBufferPointer, into out: inout DecodedPacket) throws(WireError) -> (Step, UnsafeRawBufferPointer)? {
+        (.payload, bytes)
+    }
+}
