@@ -78,15 +78,6 @@ public struct FlowKey: Hashable, Sendable, CustomStringConvertible {
         return r.high ^ r.low
     }
 
-    /// The outer UDP source port carrying this flow's entropy: stable per flow, within
-    /// `WellKnownPort.entropyRange`.
-    @inlinable
-    public static func entropyPort(hash: UInt32) -> UInt16 {
-        let range = WellKnownPort.entropyRange
-        let span = UInt32(range.upperBound - range.lowerBound) + 1
-        return range.lowerBound &+ UInt16(truncatingIfNeeded: hash % span)
-    }
-
     public var description: String {
         let (s, d) = (source, destination)
         return "vrf \(vrf) \(proto) \(s):\(sourcePort) -> \(d):\(destinationPort)"
