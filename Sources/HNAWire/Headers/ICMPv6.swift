@@ -144,7 +144,7 @@ public struct ICMPv6Packet {
     @inlinable
     public static func fixedLength(of type: ICMPv6Type) -> Int {
         switch type {
-        case .routerAdvertisement: return Field.raRetransTimer + 4
+        case .routerAdvertisement: return Field.raRetransTimer + MemoryLayout<UInt32>.size
         case .neighborSolicitation, .neighborAdvertisement: return Field.target + IPv6Address.encodedLength
         default: return headerLength
         }
