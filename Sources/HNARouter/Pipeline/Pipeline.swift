@@ -141,11 +141,12 @@ extension Router {
 
     @inline(__always)
     func lookupRoute(_ s: PacketState) -> NextHopID {
-        let v = vrfs[Int(s.vrf)]!
+        // Through the array element in place: binding the instance to a local would copy (and retain)
+        // its tables on every packet.
         if s.isIPv6 {
-            return v.ipv6.lookup(IPv6Address(high: s.key.destinationHigh, low: s.key.destinationLow))
+            return vrfs[Int(s.vrf)]!.ipv6.lookup(IPv6Address(high: s.key.destinationHigh, low: s.key.destinationLow))
         }
-        return v.ipv4.lookup(IPv4Address(rawValue: UInt32(truncatingIfNeeded: s.key.destinationLow)))
+        return vrfs[Int(s.vrf)]!.ipv4.lookup(IPv4Address(rawValue: UInt32(truncatingIfNeeded: s.key.destinationLow)))
     }
 
     @inline(__always)

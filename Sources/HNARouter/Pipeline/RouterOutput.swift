@@ -16,6 +16,16 @@ public struct TunnelDescriptor: Sendable, Equatable {
     public var nextHop: NextHopID
     /// The inner packet's flow hash (for the controller's own spreading decisions).
     public var flowHash: UInt32
+
+    public init(peer: IPAddress, encapsulation: Encapsulation, priority: UInt8 = 0, sourcePort: UInt16,
+                nextHop: NextHopID = 0, flowHash: UInt32 = 0) {
+        self.peer = peer
+        self.encapsulation = encapsulation
+        self.priority = priority
+        self.sourcePort = sourcePort
+        self.nextHop = nextHop
+        self.flowHash = flowHash
+    }
 }
 
 /// A packet for a remote HNA: the buffer starts at the tunnel header (VXLAN or MPLS).

@@ -45,8 +45,9 @@ extension Router {
             setupHead += 1
             let e = flows[id]
             guard e.state == .pending else { continue }
-            guard let v = vrf(e.key.vrf) else { continue }
-            let decision = v.policy.evaluate(e.key)
+            let vi = Int(e.key.vrf)
+            guard vi < vrfs.count, vrfs[vi] != nil else { continue }
+            let decision = vrfs[vi]!.policy.evaluate(e.key)
             let action: FlowAction = decision == .allow ? .forward : .drop
             flows.activate(id, action: action)
             let rkey = e.key.reversed
