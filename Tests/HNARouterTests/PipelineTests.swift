@@ -185,3 +185,27 @@ import Testing
         #expect(stages == [.classify, .flow, .slowPath, .lookup, .encap])
     }
 }
+
+@Suite struct ScaleTests {
+    /// All 65,536 VRFs, each with the same prefix pointing at its own port: every VRF answers with its
+    /// own next hop, and the small-root tries keep the total FIB memory small.
+    @Test func sixtyFiveThousandVRFs() {
+        var router = Router(configuration: Lab.smallConfiguration)
+        let prefix = IPv4Prefix(IPv4Address(10, 0, 0, 0), 24)
+        var fibBytes = 0
+        for v in 0 ... Int(VRFID.max) {
+            let vrf = VRFID(v)
+            router.addVRF(vrf)
+            router.addInterface(InterfaceID(v), InterfaceConfiguration(vrf: vrf, mac: MACAddress(rawValue: UInt64(v) + 1)))
+            router.addRoute(vrf, prefix, nextHop: router.addNextHop(.interface(InterfaceID(v))))
+        }
+        #expect(router.vrfCount == 65536)
+        for v in stride(from: 0, through: 65535, by: 4099) {
+            let r = router.vrf(VRFID(v))!
+            fibBytes += r.ipv4.memoryBytes + r.ipv6.memoryBytes
+            #expect(router.nextHops[r.ipv4.lookup(IPv4Address(10, 0, 0, 9))] == .interface(InterfaceID(v)))
+        }
+        // A small VRF's tries: 1 KiB roots and one 1 KiB chunk per level below the root.
+        #expect(fibBytes / 16 <= 8 * 1024)
+    }
+}
