@@ -4,20 +4,20 @@ import HNAWire
 /// the lookup trie cannot — "which route did the controller install for exactly this prefix?" and "which
 /// shorter prefix takes over when this one is deleted?" — and is the source a trie is rebuilt from.
 public struct PrefixTable<Address: FIBAddress>: Sendable {
-    @usableFromInline var byLength: [[Address: UInt32]]
+    /// Empty until the first route: most of 65,536 VRFs never hold one of a family.
+    @usableFromInline var byLength: [[Address: UInt32]] = []
     public private(set) var count = 0
 
-    public init() {
-        byLength = Array(repeating: [:], count: Address.bitWidth + 1)
-    }
+    public init() {}
 
     public subscript(prefix: Prefix<Address>) -> UInt32? {
-        byLength[prefix.length][prefix.address]
+        byLength.isEmpty ? nil : byLength[prefix.length][prefix.address]
     }
 
     /// Sets the next hop of `prefix`, returning the previous one.
     @discardableResult
     public mutating func set(_ prefix: Prefix<Address>, _ nextHop: UInt32) -> UInt32? {
+        if byLength.isEmpty { byLength = Array(repeating: [:], count: Address.bitWidth + 1) }
         let old = byLength[prefix.length].updateValue(nextHop, forKey: prefix.address)
         if old == nil { count += 1 }
         return old
@@ -25,6 +25,7 @@ public struct PrefixTable<Address: FIBAddress>: Sendable {
 
     @discardableResult
     public mutating func remove(_ prefix: Prefix<Address>) -> UInt32? {
+        if byLength.isEmpty { return nil }
         let old = byLength[prefix.length].removeValue(forKey: prefix.address)
         if old != nil { count -= 1 }
         return old
@@ -32,7 +33,8 @@ public struct PrefixTable<Address: FIBAddress>: Sendable {
 
     /// The longest prefix strictly shorter than `length` that contains `address`.
     public func longestCovering(_ address: Address, shorterThan length: Int) -> (length: Int, nextHop: UInt32)? {
-        var l = length - 1
+        if byLength.isEmpty { return nil }
+        var l = min(length, Address.bitWidth + 1) - 1
         while l >= 0 {
             if let nh = byLength[l][address.masked(to: l)] { return (l, nh) }
             l -= 1
