@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "HNAWire", targets: ["HNAWire"]),
         .library(name: "HNACore", targets: ["HNACore"]),
         .library(name: "HNALinux", targets: ["HNALinux"]),
+        .library(name: "HNARouter", targets: ["HNARouter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,7 +49,11 @@ let package = Package(
         ),
 
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
-        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore"], swiftSettings: strict),
+        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore", "HNARouter"], swiftSettings: strict),
+
+        // The virtual router (FIG. 4 item 128): VRFs, FIBs, next hops, flow table, policy, slow path,
+        // overlay encapsulation, proxy ARP/ND, drop counters. Sans-I/O. See docs/router.md.
+        .target(name: "HNARouter", dependencies: ["HNAWire"], swiftSettings: strict),
 
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
@@ -74,5 +79,6 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
+        .testTarget(name: "HNARouterTests", dependencies: ["HNARouter", "HNATestSupport"], swiftSettings: strict),
     ]
 )
