@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "HNACore", targets: ["HNACore"]),
         .library(name: "HNALinux", targets: ["HNALinux"]),
         .library(name: "HNARouter", targets: ["HNARouter"]),
+        .library(name: "HNANode", targets: ["HNANode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,6 +56,10 @@ let package = Package(
         // overlay encapsulation, proxy ARP/ND, drop counters. Sans-I/O. See docs/router.md.
         .target(name: "HNARouter", dependencies: ["HNAWire"], swiftSettings: strict),
 
+        // One HNA: the router and the communications controller wired together, sans-I/O, fed batches by
+        // the daemon (and later the simulator). See docs/daemon.md.
+        .target(name: "HNANode", dependencies: ["HNARouter", "HNACore", "HNAWire"], swiftSettings: strict),
+
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
             name: "hna",
@@ -78,6 +83,8 @@ let package = Package(
         .testTarget(name: "HNACoreTests", dependencies: ["HNACore", "HNAWire", "HNATestSupport"] + collections,
                     swiftSettings: strict),
         .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "HNANodeTests", dependencies: ["HNANode", "HNARouter", "HNACore", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "HNARouterTests", dependencies: ["HNARouter", "HNATestSupport"], swiftSettings: strict),
     ]
