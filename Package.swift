@@ -27,6 +27,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // Wire formats: checked views and value types for every header HNA reads or writes, pcap I/O,
@@ -60,6 +62,16 @@ let package = Package(
         // the daemon (and later the simulator). See docs/daemon.md.
         .target(name: "HNANode", dependencies: ["HNARouter", "HNACore", "HNAWire"], swiftSettings: strict),
 
+        // The daemon: YAML configuration, the event-loop driver of HNANode over TAPs and UDP sockets,
+        // reload/drain, the control socket and metrics. See docs/daemon.md.
+        .target(
+            name: "HNADaemon",
+            dependencies: ["HNANode", "HNALinux", "HNARouter", "HNACore", "HNAWire",
+                           .product(name: "Yams", package: "Yams"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
             name: "hna",
@@ -67,6 +79,7 @@ let package = Package(
                 "HNAWire",
                 "HNACore",
                 "HNABench",
+                "HNADaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -85,6 +98,8 @@ let package = Package(
         .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "HNANodeTests", dependencies: ["HNANode", "HNARouter", "HNACore", "HNAWire", "HNATestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "HNADaemonTests", dependencies: ["HNADaemon", "HNANode", "HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "HNARouterTests", dependencies: ["HNARouter", "HNATestSupport"], swiftSettings: strict),
     ]

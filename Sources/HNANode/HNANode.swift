@@ -251,6 +251,12 @@ public struct HNANode {
         finish(now: now, output: &output)
     }
 
+    /// Expires idle flows, at most `budget` entries examined (call now and then; bounded work).
+    public mutating func age(now: UInt64, budget: Int = 65536, output: inout NodeOutput) {
+        _ = router.age(now: now, budget: budget, output: &routerOutput)
+        drainRouter(now: now, output: &output)
+    }
+
     /// Gives every buffer in `output` back to the pool and empties it (keeping capacity).
     public func recycle(_ output: inout NodeOutput) {
         for p in output.toInterfaces { pool.recycle(p.buffer) }
