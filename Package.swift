@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "HNAWire", targets: ["HNAWire"]),
         .library(name: "HNACore", targets: ["HNACore"]),
         .library(name: "HNALinux", targets: ["HNALinux"]),
+        .library(name: "HNALab", targets: ["HNALab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,6 +48,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // `hna lab`: a small data center of network namespaces on one machine (hosts running HNA daemons
+        // or kernel VXLAN, VMs, a bridge as the fabric), its checks and report, and `hna bench lab`.
+        .target(name: "HNALab", dependencies: ["HNALinux", "HNAWire", "HNABench"], swiftSettings: strict),
+
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
         .target(name: "HNABench", dependencies: ["HNAWire", "HNACore"], swiftSettings: strict),
 
@@ -57,6 +62,7 @@ let package = Package(
                 "HNAWire",
                 "HNACore",
                 "HNABench",
+                "HNALab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -71,6 +77,8 @@ let package = Package(
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
         .testTarget(name: "HNACoreTests", dependencies: ["HNACore", "HNAWire", "HNATestSupport"] + collections,
+                    swiftSettings: strict),
+        .testTarget(name: "HNALabTests", dependencies: ["HNALab", "HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
