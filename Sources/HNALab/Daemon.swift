@@ -13,7 +13,7 @@ public final class DaemonDataplane: HostDataplane, @unchecked Sendable {
     public let executable: String
     /// How long a daemon may take to create its ports and answer on its control socket.
     public var readinessTimeout = 20.0
-    private var processes: [String: Process] = [:]
+    private var processes: [String: Subprocess] = [:]
 
     public init(executable: String, config: DaemonConfig = DaemonConfig()) {
         self.executable = executable
@@ -34,13 +34,13 @@ public final class DaemonDataplane: HostDataplane, @unchecked Sendable {
         try waitUntilReady(host, process: p, ports: topology.vms(on: host).map(\.port))
     }
 
-    private func waitUntilReady(_ host: LabHost, process p: Process, ports: [String]) throws(LabError) {
+    private func waitUntilReady(_ host: LabHost, process p: Subprocess, ports: [String]) throws(LabError) {
         let end = Date().addingTimeInterval(readinessTimeout)
         let ns = Namespace(host.namespace)
         while Date() < end {
             try LabInterrupt.check()
             guard p.isRunning else {
-                throw .daemon(host: host.name, reason: "exited with status \(p.terminationStatus): \(logTail(host))")
+                throw .daemon(host: host.name, reason: "exited with status \(p.status ?? -1): \(logTail(host))")
             }
             if ports.allSatisfy({ LinkSetup.linkExists($0, in: ns) }),
                (try? ControlClient.request(host.controlSocket, ["command": "stats"])) != nil {

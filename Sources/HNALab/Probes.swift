@@ -1,4 +1,5 @@
 import Foundation
+import HNALinux
 
 /// One ping run between two VMs.
 public struct PingResult: Sendable {
@@ -53,25 +54,21 @@ enum Probe {
 
     static let basePort = 5201
 
-    /// An iperf3 test from `client` to `server` (reverse: data flows server → client). The server serves
-    /// one test and exits; its own JSON report is what counts (what arrived), the client's says what was
-    /// sent.
+    /// An iperf3 test from `client` to `server` (reverse: data flows server → client); the server serves
+    /// one test and exits.
     static func iperf(from client: LabVM, to server: LabVM, port: Int = basePort, seconds: Double,
                       udpBitsPerSecond: UInt64? = nil, length: Int? = nil, reverse: Bool = false)
         -> Result<IperfResult, LabError>
     {
-        let serverLog = "\(LabTopology.stateDirectory)/iperf-\(server.name)-\(port).json"
-        let serverProcess: Process
+        let serverProcess: Subprocess
         do {
             serverProcess = try LabProcesses.start(
-                in: server.namespace, ["iperf3", "-s", "-1", "-J", "-p", String(port), "-B", server.ip.description],
-                log: serverLog)
+                in: server.namespace, ["iperf3", "-s", "-1", "-p", String(port), "-B", server.ip.description])
         } catch {
             return .failure(error)
         }
         defer {
             LabProcesses.stop(serverProcess, grace: 0.5)
-            try? FileManager.default.removeItem(atPath: serverLog)
         }
         var args = ["iperf3", "-c", server.ip.description, "-p", String(port), "-J", "-t", String(seconds),
                     "--connect-timeout", "2000"]
@@ -89,11 +86,7 @@ enum Probe {
             let why = IperfResult.error(run.stdout) ?? (run.timedOut ? "timed out" : run.stderr)
             return .failure(.linux("iperf3 \(client.name) → \(server.name): \(why)"))
         }
-        // The server writes its report when the test ends; give it a moment.
-        let end = Date().addingTimeInterval(3)
-        while serverProcess.isRunning, Date() < end { usleep(20_000) }
-        let served = (try? String(contentsOfFile: serverLog, encoding: .utf8)) ?? ""
-        guard let result = IperfResult.parse(client: run.stdout, server: served, reverse: reverse) else {
+        guard let result = IperfResult.parse(client: run.stdout) else {
             return .failure(.linux("iperf3 \(client.name) → \(server.name): unreadable report"))
         }
         return .success(result)
@@ -125,25 +118,18 @@ public struct IperfResult: Sendable {
     /// The "error" field of an iperf3 JSON report.
     static func error(_ text: String) -> String? { json(text)?["error"] as? String }
 
-    static func parse(client: String, server: String, reverse: Bool) -> IperfResult? {
-        guard let c = json(client), let cend = c["end"] as? [String: Any] else { return nil }
-        let s = json(server)?["end"] as? [String: Any]
-        func number(_ d: [String: Any]?, _ section: String, _ key: String) -> Double? {
-            ((d?[section] as? [String: Any])?[key] as? NSNumber)?.doubleValue
-        }
-        if let udp = cend["sum"] as? [String: Any], udp["lost_packets"] != nil || udp["packets"] != nil {
-            // UDP: the client's "sum" is the sender's view; the receiver's is the server's "sum" (or, in
-            // reverse mode, the client's "sum_received").
-            let receiver = reverse ? (cend["sum_received"] as? [String: Any] ?? udp) : (s?["sum"] as? [String: Any] ?? udp)
-            let sender = reverse ? (s?["sum"] as? [String: Any] ?? udp) : udp
-            func v(_ d: [String: Any], _ k: String) -> Double { (d[k] as? NSNumber)?.doubleValue ?? 0 }
-            return IperfResult(bitsPerSecond: v(receiver, "bits_per_second"), sentBitsPerSecond: v(sender, "bits_per_second"),
-                               packets: Int(v(receiver, "packets")), lostPackets: Int(v(receiver, "lost_packets")),
-                               seconds: v(receiver, "seconds"))
-        }
-        guard let received = number(cend, "sum_received", "bits_per_second"),
-              let sent = number(cend, "sum_sent", "bits_per_second") else { return nil }
-        return IperfResult(bitsPerSecond: received, sentBitsPerSecond: sent, packets: nil, lostPackets: nil,
-                           seconds: number(cend, "sum_received", "seconds") ?? 0)
+    /// Reads the client's report: iperf3 puts the receiver's view (goodput; for UDP, datagrams and losses
+    /// by sequence number) under "sum_received" and the sender's under "sum_sent", whichever way the data
+    /// flowed.
+    static func parse(client: String) -> IperfResult? {
+        guard let end = json(client)?["end"] as? [String: Any],
+              let received = end["sum_received"] as? [String: Any], let sent = end["sum_sent"] as? [String: Any]
+        else { return nil }
+        func v(_ d: [String: Any], _ k: String) -> Double? { (d[k] as? NSNumber)?.doubleValue }
+        return IperfResult(bitsPerSecond: v(received, "bits_per_second") ?? 0,
+                           sentBitsPerSecond: v(sent, "bits_per_second") ?? 0,
+                           packets: v(received, "packets").map { Int($0) },
+                           lostPackets: v(received, "lost_packets").map { Int($0) },
+                           seconds: v(received, "seconds") ?? 0)
     }
 }

@@ -23,71 +23,45 @@ public enum LabProcesses {
 
     /// Runs `argv` here, killing it after `timeout` seconds.
     public static func run(_ argv: [String], timeout: Double) -> ToolResult {
-        let p = Process()
         guard let exe = locate(argv[0]) else {
             return ToolResult(status: 127, stdout: "", stderr: "\(argv[0]): not found", timedOut: false)
         }
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch {
-            return ToolResult(status: 127, stdout: "", stderr: "\(argv[0]): \(error)", timedOut: false)
+        var pid: Int32 = 0
+        defer { registry.remove(pid) }
+        do {
+            let r = try Subprocess.run(exe, Array(argv.dropFirst()), timeout: timeout) { child in
+                pid = child.pid
+                registry.add(child.pid)
+            }
+            return ToolResult(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self),
+                              stderr: String(decoding: r.stderr, as: UTF8.self), timedOut: r.timedOut)
+        } catch {
+            return ToolResult(status: 127, stdout: "", stderr: error.description, timedOut: false)
         }
-        registry.add(p.processIdentifier)
-        defer { registry.remove(p.processIdentifier) }
-        let timedOut = Flag()
-        let pid = p.processIdentifier
-        let deadline = DispatchWorkItem {
-            guard p.isRunning else { return }
-            timedOut.set()
-            kill(pid, SIGTERM)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { if p.isRunning { kill(pid, SIGKILL) } }
-        }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: deadline)
-        // Read both pipes before waiting so a chatty tool cannot stall on a full pipe.
-        let errData = Box<Data>()
-        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        deadline.cancel()
-        return ToolResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                          stderr: String(decoding: errData.wait(), as: UTF8.self), timedOut: timedOut.isSet)
     }
 
     /// Starts `argv` inside `ns` in the background, its output appended to `log` (or discarded).
-    public static func start(in ns: String, _ argv: [String], log: String? = nil) throws(LabError) -> Process {
-        let p = Process()
+    public static func start(in ns: String, _ argv: [String], log: String? = nil) throws(LabError) -> Subprocess {
         guard let ip = locate("ip") else { throw .linux("ip: not found") }
-        p.executableURL = URL(fileURLWithPath: ip)
-        p.arguments = ["netns", "exec", ns] + argv
-        p.standardInput = FileHandle.nullDevice
-        if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
-            guard let h = FileHandle(forWritingAtPath: log) else { throw .linux("cannot write \(log)") }
-            p.standardOutput = h
-            p.standardError = h
-        } else {
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
+        let output: Subprocess.Output = log.map { .file($0) } ?? .null
+        do {
+            let (child, _, _) = try Subprocess.spawn(ip, ["netns", "exec", ns] + argv, stdout: output, stderr: output)
+            registry.add(child.pid)
+            return child
+        } catch {
+            throw .linux("\(argv.joined(separator: " ")): \(error)")
         }
-        do { try p.run() } catch { throw .linux("\(argv.joined(separator: " ")): \(error)") }
-        registry.add(p.processIdentifier)
-        return p
     }
 
     /// Stops a background process: SIGTERM, then SIGKILL after `grace` seconds.
-    public static func stop(_ p: Process, grace: Double = 2) {
-        defer { registry.remove(p.processIdentifier) }
+    public static func stop(_ p: Subprocess, grace: Double = 2) {
+        defer { registry.remove(p.pid) }
         guard p.isRunning else { return }
-        kill(p.processIdentifier, SIGTERM)
+        p.signal(SIGTERM)
         let end = Date().addingTimeInterval(grace)
-        while p.isRunning, Date() < end { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        while p.isRunning, Date() < end { usleep(10_000) }
+        p.signal(SIGKILL)
+        p.wait()
     }
 
     /// Sends SIGTERM to every tool still running (an interrupt: the waiting calls then return at once).
