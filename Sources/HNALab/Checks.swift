@@ -141,7 +141,21 @@ public struct LabChecks {
             let dataplane = lab.dataplane
             Thread {
                 usleep(UInt32(sampleAt * 1e6))
-                matrix.set(hosts.flatMap { h in (dataplane.stats(h)?.peers ?? []).map { RateCell(from: h.name, rate: $0) } })
+                let first = hosts.map { dataplane.stats($0)?.peers ?? [] }
+                let t0 = Date()
+                usleep(500_000)
+                let second = hosts.map { dataplane.stats($0)?.peers ?? [] }
+                let dt = Date().timeIntervalSince(t0)
+                var cells: [RateCell] = []
+                for (h, (a, b)) in zip(hosts, zip(first, second)) {
+                    for var cell in b {
+                        if let then = a.first(where: { $0.peer == cell.peer })?.txBytes, let now = cell.txBytes {
+                            cell.measuredMbps = Double(now - then) * 8 / dt / 1e6
+                        }
+                        cells.append(RateCell(from: h.name, rate: cell))
+                    }
+                }
+                matrix.set(cells)
             }.start()
             let seconds = options.scenarioSeconds
             let jobs = senders.enumerated().map { Blast(sender: $0.element, port: Probe.basePort + 1 + $0.offset) }

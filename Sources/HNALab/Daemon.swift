@@ -131,34 +131,21 @@ public enum ControlClient {
         return out
     }
 
-    /// The rate-matrix row from a `show peers` result: a list of peers (or an object holding one under
-    /// "peers"), each with a name and, per priority or in total, granted and used rates.
+    /// The rate-matrix row from a `show peers` result: per peer its name, bytes sent so far and, summed
+    /// over priorities, the rate this HNA grants the peer and the rate it sends towards it.
     static func peerRates(in result: Any) -> [PeerRate] {
-        let list: [[String: Any]]
-        if let l = result as? [[String: Any]] { list = l } else if let d = result as? [String: Any],
-                  let l = d["peers"] as? [[String: Any]] { list = l } else { return [] }
+        guard let list = result as? [[String: Any]] else { return [] }
         return list.compactMap { p in
-            guard let name = (p["name"] ?? p["peer"]) as? String else { return nil }
-            return PeerRate(peer: name, grantedMbps: sum(p, ["grantedMbps", "grantedBitsPerSecond", "granted"]),
-                            usedMbps: sum(p, ["usedMbps", "usedBitsPerSecond", "used"]),
-                            queueBytes: sum(p, ["queueBytes", "queue"]).map { Int($0) })
-        }
-    }
-
-    /// A value under one of `keys` in `p` or summed over its "priorities" list; rates in bits per second
-    /// are converted to Mbit/s.
-    private static func sum(_ p: [String: Any], _ keys: [String]) -> Double? {
-        func find(_ d: [String: Any]) -> Double? {
-            for k in keys {
-                if let n = d[k] as? NSNumber { return k.hasSuffix("BitsPerSecond") ? n.doubleValue / 1e6 : n.doubleValue }
+            guard let name = p["name"] as? String else { return nil }
+            let prios = p["priorities"] as? [[String: Any]] ?? []
+            func total(_ key: String) -> Double? {
+                let vs = prios.compactMap { ($0[key] as? NSNumber)?.doubleValue }
+                return vs.isEmpty ? nil : vs.reduce(0, +)
             }
-            return nil
+            return PeerRate(peer: name, grantedMbps: total("grantedBytesPerSecond").map { $0 * 8 / 1e6 },
+                            usedMbps: total("rateBytesPerSecond").map { $0 * 8 / 1e6 },
+                            queueBytes: total("queueBytes").map { Int($0) },
+                            txBytes: (p["txBytes"] as? NSNumber)?.intValue)
         }
-        if let v = find(p) { return v }
-        if let prios = p["priorities"] as? [[String: Any]] {
-            let vs = prios.compactMap(find)
-            return vs.isEmpty ? nil : vs.reduce(0, +)
-        }
-        return nil
     }
 }

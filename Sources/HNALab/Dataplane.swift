@@ -33,6 +33,10 @@ public struct PeerRate: Sendable {
     public var grantedMbps: Double?
     public var usedMbps: Double?
     public var queueBytes: Int?
+    /// Tunnel bytes sent to the peer so far (two samples give the measured rate).
+    public var txBytes: Int?
+    /// Measured from two samples of `txBytes`.
+    public var measuredMbps: Double?
 }
 
 /// Linux kernel VXLAN: per network a bridge and a VXLAN device (VNI from the network), static forwarding

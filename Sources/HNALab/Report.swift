@@ -92,6 +92,7 @@ public struct LabReport: Sendable {
             var o: [(String, JSONValue)] = [("from", .string(c.from)), ("to", .string(c.rate.peer))]
             if let g = c.rate.grantedMbps { o.append(("grantedMbps", .double(g))) }
             if let u = c.rate.usedMbps { o.append(("usedMbps", .double(u))) }
+            if let m = c.rate.measuredMbps { o.append(("measuredMbps", .double(m))) }
             if let q = c.rate.queueBytes { o.append(("queueBytes", .integer(q))) }
             return .object(o)
         }
@@ -174,9 +175,10 @@ public struct LabReport: Sendable {
             }
             if let on = d.runs.first(where: { $0.flowControl }), !on.rateMatrix.isEmpty {
                 l.append("")
-                l.append("rate matrix during the drop-free run with flow control (Mbit/s used / granted)")
+                l.append("rate matrix during the drop-free run with flow control (Mbit/s: measured, sending rate, granted to the peer)")
                 for c in on.rateMatrix {
-                    l.append("  \(c.from) → \(c.rate.peer)  \(c.rate.usedMbps.map(Report.mbps) ?? "-") / \(c.rate.grantedMbps.map(Report.mbps) ?? "-")"
+                    l.append("  \(c.from) → \(c.rate.peer)  \(c.rate.measuredMbps.map(Report.mbps) ?? "-")  "
+                             + "\(c.rate.usedMbps.map(Report.mbps) ?? "-")  \(c.rate.grantedMbps.map(Report.mbps) ?? "-")"
                              + (c.rate.queueBytes.map { "  queue \($0) B" } ?? ""))
                 }
             }
