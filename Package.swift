@@ -21,11 +21,15 @@ let package = Package(
         .library(name: "HNAWire", targets: ["HNAWire"]),
         .library(name: "HNACore", targets: ["HNACore"]),
         .library(name: "HNALinux", targets: ["HNALinux"]),
+        .library(name: "HNARouter", targets: ["HNARouter"]),
+        .library(name: "HNANode", targets: ["HNANode"]),
         .library(name: "HNALab", targets: ["HNALab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // Wire formats: checked views and value types for every header HNA reads or writes, pcap I/O,
@@ -53,7 +57,25 @@ let package = Package(
         .target(name: "HNALab", dependencies: ["HNALinux", "HNAWire", "HNABench"], swiftSettings: strict),
 
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
-        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore"], swiftSettings: strict),
+        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore", "HNARouter"], swiftSettings: strict),
+
+        // The virtual router (FIG. 4 item 128): VRFs, FIBs, next hops, flow table, policy, slow path,
+        // overlay encapsulation, proxy ARP/ND, drop counters. Sans-I/O. See docs/router.md.
+        .target(name: "HNARouter", dependencies: ["HNAWire"], swiftSettings: strict),
+
+        // One HNA: the router and the communications controller wired together, sans-I/O, fed batches by
+        // the daemon (and later the simulator). See docs/daemon.md.
+        .target(name: "HNANode", dependencies: ["HNARouter", "HNACore", "HNAWire"], swiftSettings: strict),
+
+        // The daemon: YAML configuration, the event-loop driver of HNANode over TAPs and UDP sockets,
+        // reload/drain, the control socket and metrics. See docs/daemon.md.
+        .target(
+            name: "HNADaemon",
+            dependencies: ["HNANode", "HNALinux", "HNARouter", "HNACore", "HNAWire",
+                           .product(name: "Yams", package: "Yams"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
 
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
@@ -62,6 +84,7 @@ let package = Package(
                 "HNAWire",
                 "HNACore",
                 "HNABench",
+                "HNADaemon",
                 "HNALab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -82,5 +105,10 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
+        .testTarget(name: "HNANodeTests", dependencies: ["HNANode", "HNARouter", "HNACore", "HNAWire", "HNATestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "HNADaemonTests", dependencies: ["HNADaemon", "HNANode", "HNALinux", "HNAWire", "HNATestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "HNARouterTests", dependencies: ["HNARouter", "HNATestSupport"], swiftSettings: strict),
     ]
 )

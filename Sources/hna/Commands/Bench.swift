@@ -5,7 +5,7 @@ import HNABench
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure HNA's datapath and models (figures in docs/benchmarks.md).",
-        subcommands: [BenchWire.self, BenchCore.self]
+        subcommands: [BenchWire.self, BenchCore.self, BenchRouter.self]
     )
 }
 
@@ -46,5 +46,28 @@ struct BenchCore: ParsableCommand {
 
     func run() {
         output.emit(CoreBench.run(seconds: seconds, peers: peers))
+    }
+}
+
+struct BenchRouter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router",
+        abstract: "Virtual router on one core: FIB and flow-table lookups, flow set-ups, pipeline Mpps.")
+
+    @OptionGroup var output: BenchOutput
+    @Option(help: "Seconds to spend on each figure.") var seconds = 0.5
+    @Option(help: "Random IPv4 prefixes in the FIB.") var ipv4Prefixes = 1_000_000
+    @Option(help: "Random IPv6 prefixes in the FIB.") var ipv6Prefixes = 100_000
+    @Option(help: "Flows in the flow table for the lookup figure.") var flows = 1_000_000
+    @Option(help: "Active flows for the pipeline figures.") var activeFlows = 10_000
+
+    func run() {
+        var o = RouterBench.Options()
+        o.seconds = seconds
+        o.ipv4Prefixes = ipv4Prefixes
+        o.ipv6Prefixes = ipv6Prefixes
+        o.flows = flows
+        o.activeFlows = activeFlows
+        output.emit(RouterBench.run(o))
     }
 }
