@@ -96,6 +96,12 @@ public final class Lab {
             try setup.addAddress("\(vm.ip)/\(LabNetwork.subnetPrefixLength)", to: vm.port, in: guest)
             try setup.setUp(vm.port, in: guest)
             try setup.addRoute("default", via: vm.network.gateway.description, in: guest)
+            if vm.host.kind == .kernelVXLAN, dataplane !== kernel {
+                // A veth hands its peer TCP/UDP packets whose checksum is still to be filled in; through
+                // the kernel's VXLAN device they would reach the HNA, and then its VM, unfinished. A real
+                // NIC would finish them; here the guest must.
+                try LinkSetup.exec(guest, "ethtool", ["-K", vm.port, "tx", "off"])
+            }
             if vm.host.kind == .kernelVXLAN {
                 for other in topology.vms(in: vm.network) where other != vm {
                     try LinkSetup.ip(guest, ["neigh", "replace", other.ip.description, "lladdr",

@@ -130,7 +130,7 @@ func concurrentMap<T, R>(_ items: [T], _ work: @escaping @Sendable (T) -> R) -> 
 
 /// The tools the lab needs, and how to get each.
 public enum Prerequisite: String, Sendable, CaseIterable {
-    case root, ip, tc, bridge, ping, iperf3
+    case root, ip, tc, bridge, ping, iperf3, ethtool
 
     /// The apt package that provides the tool.
     var package: String? {
@@ -139,6 +139,7 @@ public enum Prerequisite: String, Sendable, CaseIterable {
         case .ip, .tc, .bridge: return "iproute2"
         case .ping: return "iputils-ping"
         case .iperf3: return "iperf3"
+        case .ethtool: return "ethtool"
         }
     }
 

@@ -18,10 +18,11 @@ public struct LabTopology: Sendable, Equatable {
     public static let hostRange = 2 ... 16
     public static let vmRange = 1 ... 8
 
-    /// MTU of the underlay links: jumbo frames, as data-center fabrics run, so a VM's full 1500-byte frame
-    /// plus any encapsulation fits without fragmentation.
-    public static let underlayMTU = 9000
-    public static let vmMTU = 1500
+    /// MTU of the underlay links, and of the VMs: the VMs' is lower by more than the largest
+    /// encapsulation (outer IPv4/UDP, HNA header, VXLAN or MPLS, inner Ethernet), so no VM packet needs a
+    /// "too big" answer from its HNA or fragmentation on the underlay.
+    public static let underlayMTU = 1500
+    public static let vmMTU = 1400
 
     public var hosts: [LabHost]
     public var networks: [LabNetwork]
