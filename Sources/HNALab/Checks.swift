@@ -4,7 +4,7 @@ import HNALinux
 /// What a lab run does besides building: the parameters of its checks.
 public struct LabOptions: Sendable {
     /// Rate of the fabric bottleneck in the drop-free scenario (tc tbf on the receiver's fabric port).
-    public var bottleneckMbps: Double = 100
+    public var bottleneckMbps: Double = 20
     /// The bottleneck's buffer: a few packets, so a fabric without flow control overflows it.
     public var bottleneckBurstBytes = 16_000
     public var bottleneckLatencyMicroseconds = 1_000

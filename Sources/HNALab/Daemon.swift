@@ -145,7 +145,7 @@ public enum ControlClient {
             return PeerRate(peer: name, grantedMbps: total("grantedBytesPerSecond").map { $0 * 8 / 1e6 },
                             usedMbps: total("rateBytesPerSecond").map { $0 * 8 / 1e6 },
                             queueBytes: total("queueBytes").map { Int($0) },
-                            txBytes: (p["txBytes"] as? NSNumber)?.intValue)
+                            txBytes: (p["txBytes"] as? NSNumber)?.intValue, freshGrant: p["freshGrant"] as? Bool)
         }
     }
 }

@@ -35,6 +35,8 @@ public struct PeerRate: Sendable {
     public var queueBytes: Int?
     /// Tunnel bytes sent to the peer so far (two samples give the measured rate).
     public var txBytes: Int?
+    /// Whether the peer's latest grant is fresh (a stale one makes the sender fall back to a safe rate).
+    public var freshGrant: Bool?
     /// Measured from two samples of `txBytes`.
     public var measuredMbps: Double?
 }

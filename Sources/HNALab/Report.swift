@@ -94,6 +94,7 @@ public struct LabReport: Sendable {
             if let u = c.rate.usedMbps { o.append(("usedMbps", .double(u))) }
             if let m = c.rate.measuredMbps { o.append(("measuredMbps", .double(m))) }
             if let q = c.rate.queueBytes { o.append(("queueBytes", .integer(q))) }
+            if let f = c.rate.freshGrant { o.append(("freshGrant", .bool(f))) }
             return .object(o)
         }
         var o: [(String, JSONValue)] = [
@@ -179,7 +180,8 @@ public struct LabReport: Sendable {
                 for c in on.rateMatrix {
                     l.append("  \(c.from) → \(c.rate.peer)  \(c.rate.measuredMbps.map(Report.mbps) ?? "-")  "
                              + "\(c.rate.usedMbps.map(Report.mbps) ?? "-")  \(c.rate.grantedMbps.map(Report.mbps) ?? "-")"
-                             + (c.rate.queueBytes.map { "  queue \($0) B" } ?? ""))
+                             + (c.rate.queueBytes.map { "  queue \($0) B" } ?? "")
+                             + (c.rate.freshGrant.map { $0 ? "" : "  grant stale" } ?? ""))
                 }
             }
         }

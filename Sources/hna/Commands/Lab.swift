@@ -46,7 +46,8 @@ struct LabRun: ParsableCommand {
     @OptionGroup var shape: LabShape
     @Flag(help: "Print the report as one JSON object.") var json = false
     @Flag(help: "Leave the lab up after the checks (`hna lab down` removes it).") var keep = false
-    @Option(help: "Fabric bottleneck of the drop-free scenario, Mbit/s.") var bottleneckMbps = 100.0
+    @Option(help: "Fabric bottleneck of the drop-free scenario, Mbit/s (below what a debug-build HNA forwards).")
+    var bottleneckMbps = LabOptions().bottleneckMbps
     @Flag(help: "Skip the drop-free scenario.") var noDropFree = false
 
     func run() throws {
