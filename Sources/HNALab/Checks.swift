@@ -71,6 +71,7 @@ public struct LabChecks {
                 : tcpFailures.joined(separator: "; ")))
 
         try interop(&report)
+        if lab.dataplane is DaemonDataplane { try captures(&report) }
         if options.dropFree { try dropFree(&report) }
 
         report.fabric = fabricPorts()
@@ -159,19 +160,25 @@ public struct LabChecks {
             }.start()
             let seconds = options.scenarioSeconds
             let jobs = senders.enumerated().map { Blast(sender: $0.element, port: Probe.basePort + 1 + $0.offset) }
+            // Goodput from the receiving VM's interface counters: iperf3's own report needs its control
+            // connection to survive the congested path, the counters do not.
+            let rx0 = rxBytes(receiver), t0 = Date()
             let results = concurrentMap(jobs) { job in
                 Probe.iperf(from: job.sender, to: receiver, port: job.port, seconds: seconds,
                             udpBitsPerSecond: UInt64(rate * 1e6), length: 1400)
             }
+            let rx1 = rxBytes(receiver)
+            let elapsed = min(Date().timeIntervalSince(t0), seconds + 0.5)
             try LabInterrupt.check()
             let after = hnaDrops()
             var run = ScenarioRun(flowControl: flowControl && lab.dataplane.hasFlowControl)
+            run.goodputMbps = Double(rx1 - rx0) * 8 / elapsed / 1e6
             for r in results {
                 switch r {
-                case let .success(x):
-                    run.offeredMbps += x.sentBitsPerSecond / 1e6
-                    run.goodputMbps += x.bitsPerSecond / 1e6
-                case let .failure(e): run.errors.append(e.description)
+                case let .success(x): run.offeredMbps += x.sentBitsPerSecond / 1e6
+                case let .failure(e):
+                    run.offeredMbps += rate
+                    run.errors.append(e.description)
                 }
             }
             run.fabricDrops = qdiscDrops(port)
@@ -185,7 +192,7 @@ public struct LabChecks {
         let off = scenario.runs.first { !$0.flowControl }
         let on = scenario.runs.first { $0.flowControl }
         if let on, let off {
-            let ok = on.errors.isEmpty && off.errors.isEmpty && on.fabricDrops == 0
+            let ok = on.fabricDrops == 0
                 && on.goodputMbps >= options.goodputShare * rate && off.fabricDrops > 0
             report.checks.append(LabCheck(
                 name: "drop-free", passed: ok,
@@ -202,10 +209,82 @@ public struct LabChecks {
 
     struct Blast: Sendable { var sender: LabVM; var port: Int }
 
+    /// Captures h1's underlay while its VMs ping over every encapsulation it sends (HNA header + VXLAN,
+    /// HNA header + MPLS-over-UDP, plain VXLAN to the kernel host) and decodes the capture with tshark and
+    /// the project's Lua dissector: every kind must appear, carrying the ICMP inside, and nothing may be
+    /// malformed.
+    func captures(_ report: inout LabReport) throws(LabError) {
+        guard LabProcesses.locate("dumpcap") != nil, LabProcesses.locate("tshark") != nil, let lua = Self.dissector() else {
+            report.checks.append(LabCheck(name: "captures", passed: ProcessInfo.processInfo.environment["CI"] != nil ? false : nil,
+                                          detail: "needs tshark, dumpcap and contrib/wireshark/hna.lua"))
+            return
+        }
+        let host = topology.hosts[0]
+        let file = "\(LabTopology.stateDirectory)/\(host.name)-underlay.pcapng"
+        let log = "\(LabTopology.stateDirectory)/\(host.name)-dumpcap.log"
+        let dumpcap = try LabProcesses.start(in: host.namespace, ["dumpcap", "-i", LabTopology.underlayLink, "-w", file],
+                                             log: log)
+        let end = Date().addingTimeInterval(5)
+        while Date() < end, !(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("Capturing on")) {
+            usleep(50_000)
+        }
+        var pairs: [(LabVM, LabVM)] = []
+        for n in topology.networks {
+            if let p = topology.sameNetworkPairs.first(where: { $0.0.host == host && $0.0.network == n }) { pairs.append(p) }
+        }
+        if let blue = topology.vms(on: host).first(where: { $0.network == topology.kernelVM.network }) {
+            pairs.append((blue, topology.kernelVM))
+        }
+        _ = Probe.ping(pairs: pairs, count: 2, interval: 0.2, wait: 1)
+        usleep(200_000)
+        LabProcesses.stop(dumpcap, grace: 3)
+        try LabInterrupt.check()
+        let r = LabProcesses.run(["tshark", "-r", file, "-X", "lua_script:\(lua)", "-T", "fields",
+                                  "-e", "frame.protocols", "-e", "udp.dstport"], timeout: 30)
+        var kinds: [String: Int] = [:]
+        var malformed = 0
+        for line in r.stdout.split(separator: "\n") {
+            let protocols = String(line.split(separator: "\t").first ?? "")
+            if protocols.contains("_ws.malformed") || protocols.contains("_ws.expert") { malformed += 1 }
+            guard protocols.contains("icmp") else { continue }
+            let layers = protocols.split(separator: ":")
+            if layers.contains("hna"), layers.contains("vxlan") { kinds["HNA+VXLAN", default: 0] += 1 }
+            else if layers.contains("hna"), layers.contains("mpls") { kinds["HNA+MPLS-over-UDP", default: 0] += 1 }
+            else if layers.contains("vxlan") { kinds["VXLAN", default: 0] += 1 }
+        }
+        var expected = Set(topology.networks.map { $0.encapsulation == "vxlan" ? "HNA+VXLAN" : "HNA+MPLS-over-UDP" })
+        expected.insert("VXLAN")
+        let missing = expected.subtracting(kinds.keys).sorted()
+        report.checks.append(LabCheck(
+            name: "captures", passed: r.succeeded && missing.isEmpty && malformed == 0,
+            detail: (r.succeeded ? "" : "tshark: \(r.stderr.prefix(200)); ")
+                + "tshark decodes \(kinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+                + (missing.isEmpty ? "" : "; no ICMP seen in \(missing.joined(separator: ", "))")
+                + "; \(malformed) malformed"))
+    }
+
+    /// contrib/wireshark/hna.lua of the checkout the running `hna` was built in.
+    static func dissector() -> String? {
+        var dir = URL(fileURLWithPath: LabRunner.ownExecutable).deletingLastPathComponent()
+        for _ in 0 ..< 6 {
+            let candidate = dir.appendingPathComponent("contrib/wireshark/hna.lua").path
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
     private func hnaDrops() -> [String: HostStats] {
         var out: [String: HostStats] = [:]
         for h in topology.hosts { out[h.name] = lab.dataplane.stats(h) }
         return out
+    }
+
+    /// Bytes the VM's interface has received.
+    func rxBytes(_ vm: LabVM) -> Int {
+        let r = LabProcesses.run(["ip", "-n", vm.namespace, "-s", "-j", "link", "show", "dev", vm.port], timeout: 5)
+        let links = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
+        return ((links.first?["stats64"] as? [String: Any])?["rx"] as? [String: Any])?["bytes"] as? Int ?? 0
     }
 
     /// Packets the tbf on `port` dropped since it was installed.
