@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "HNALinux", targets: ["HNALinux"]),
         .library(name: "HNARouter", targets: ["HNARouter"]),
         .library(name: "HNANode", targets: ["HNANode"]),
+        .library(name: "HNALab", targets: ["HNALab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,6 +51,10 @@ let package = Package(
             dependencies: ["CHNALinux", "HNAWire", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict
         ),
+
+        // `hna lab`: a small data center of network namespaces on one machine (hosts running HNA daemons
+        // or kernel VXLAN, VMs, a bridge as the fabric), its checks and report, and `hna bench lab`.
+        .target(name: "HNALab", dependencies: ["HNALinux", "HNAWire", "HNABench"], swiftSettings: strict),
 
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
         .target(name: "HNABench", dependencies: ["HNAWire", "HNACore", "HNARouter"], swiftSettings: strict),
@@ -80,6 +85,7 @@ let package = Package(
                 "HNACore",
                 "HNABench",
                 "HNADaemon",
+                "HNALab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -94,6 +100,8 @@ let package = Package(
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
         .testTarget(name: "HNACoreTests", dependencies: ["HNACore", "HNAWire", "HNATestSupport"] + collections,
+                    swiftSettings: strict),
+        .testTarget(name: "HNALabTests", dependencies: ["HNALab", "HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "HNALinuxTests", dependencies: ["HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),

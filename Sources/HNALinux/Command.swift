@@ -27,49 +27,15 @@ public enum Command {
         guard let exe = locate(tool) else {
             throw .command(commandLine: line, status: 127, stderr: "\(tool): not found")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
+        let r: Subprocess.Result
         do {
-            try p.run()
+            r = try Subprocess.run(exe, arguments)
         } catch {
-            throw .command(commandLine: line, status: 127, stderr: "\(error)")
+            throw .command(commandLine: line, status: 127, stderr: error.description)
         }
-        // Drain stderr on another thread so neither pipe can fill up and stall the tool.
-        let errBox = OutputBox()
-        let reader = Thread { errBox.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let errData = errBox.wait()
-        let stdout = String(decoding: outData, as: UTF8.self)
-        guard p.terminationStatus == 0 else {
-            throw .command(commandLine: line, status: p.terminationStatus, stderr: String(decoding: errData, as: UTF8.self))
+        guard r.status == 0 else {
+            throw .command(commandLine: line, status: r.status, stderr: String(decoding: r.stderr, as: UTF8.self))
         }
-        return stdout
-    }
-}
-
-/// Hands the stderr bytes from the reader thread back to the caller.
-private final class OutputBox: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var data: Data?
-
-    func set(_ d: Data) {
-        condition.lock()
-        data = d
-        condition.signal()
-        condition.unlock()
-    }
-
-    func wait() -> Data {
-        condition.lock()
-        defer { condition.unlock() }
-        while data == nil { condition.wait() }
-        return data!
+        return String(decoding: r.stdout, as: UTF8.self)
     }
 }

@@ -1,11 +1,13 @@
 import ArgumentParser
 import HNABench
+import Foundation
+import HNALab
 
 /// `hna bench …`: every benchmark prints a text table, or with `--json` one JSON object.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure HNA's datapath and models (figures in docs/benchmarks.md).",
-        subcommands: [BenchWire.self, BenchCore.self, BenchRouter.self]
+        subcommands: [BenchWire.self, BenchCore.self, BenchLab.self, BenchRouter.self]
     )
 }
 
@@ -69,5 +71,34 @@ struct BenchRouter: ParsableCommand {
         o.flows = flows
         o.activeFlows = activeFlows
         output.emit(RouterBench.run(o))
+    }
+}
+
+struct BenchLab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab",
+        abstract: "VM→VM TCP throughput and 64-byte UDP packet rate through two HNAs, two kernel VXLAN devices and a bare veth (needs root).")
+
+    @OptionGroup var output: BenchOutput
+    @Option(help: "Seconds per iperf3 run.") var seconds = 5.0
+    @Option(parsing: .upToNextOption, help: "Paths to measure: hna, kernelVxlan, veth.")
+    var paths = ["hna", "kernelVxlan", "veth"]
+
+    func validate() throws {
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        let known: Set = ["hna", "kernelVxlan", "veth"]
+        for p in paths where !known.contains(p) { throw ValidationError("unknown path \(p) (hna, kernelVxlan, veth)") }
+    }
+
+    func run() throws {
+        LabInterrupt.install()
+        try requireLabPrerequisites()
+        guard HNALab.Lab.leftovers().isEmpty else {
+            FileHandle.standardError.write(Data("hna bench lab: a lab is up; `hna lab down` first\n".utf8))
+            throw ExitCode.failure
+        }
+        output.emit(LabBench.run(seconds: seconds, executable: LabRunner.ownExecutable, paths: paths) {
+            FileHandle.standardError.write(Data("hna bench lab: \($0)\n".utf8))
+        })
     }
 }
