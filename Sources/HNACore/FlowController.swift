@@ -54,6 +54,9 @@ public struct FlowController<Payload: FabricPayload> {
     /// Source side: Σ_j r_ij over fresh grants per priority, and Eq. 4's factor per priority.
     @usableFromInline var grantTotal = SIMD8<Double>(repeating: 0)
     @usableFromInline var sourceScale = SIMD8<Double>(repeating: 1)
+    /// `grantTotal` changed since `sourceScale` was computed. Every feedback header changes it, and a
+    /// source hears many headers per packet it sends, so Eq. 4 is redone when a lane next needs it.
+    @usableFromInline var sourceScaleStale = false
     @usableFromInline var outbox: [FlowAction<Payload>] = []
     @usableFromInline var now: UInt64
 
@@ -243,7 +246,8 @@ public struct FlowController<Payload: FabricPayload> {
     func effectiveRate(_ li: Int) -> Double {
         let peer = li / priorities
         guard peers[peer].grantFresh else { return peers[peer].safeRate }
-        return lanes[li].grant * sourceScale[li % priorities]
+        let scale = sourceScaleStale ? currentSourceScale() : sourceScale
+        return lanes[li].grant * scale[li % priorities]
     }
 
     /// Puts a lane with work on its priority's round robin (cancelling any wake-up it waits for).
@@ -286,12 +290,23 @@ public struct FlowController<Payload: FabricPayload> {
                                                        minimumShare: config.minimumPriorityShare)
     }
 
+    /// Eq. 4's factor per priority for the grants held now.
     @inlinable
-    mutating func recomputeSourceScale() {
+    func currentSourceScale() -> SIMD8<Double> {
         let budget = RateAllocation.priorityBudgets(bandwidth: txBandwidth, demand: grantTotal,
                                                     priorities: priorities, minimumShare: config.minimumPriorityShare)
+        var scale = SIMD8<Double>(repeating: 1)
         for p in 0 ..< priorities {
-            sourceScale[p] = RateAllocation.normalized(rate: 1, rowTotal: grantTotal[p], budget: budget[p])
+            scale[p] = RateAllocation.normalized(rate: 1, rowTotal: grantTotal[p], budget: budget[p])
+        }
+        return scale
+    }
+
+    @inlinable @inline(__always)
+    mutating func refreshSourceScale() {
+        if sourceScaleStale {
+            sourceScale = currentSourceScale()
+            sourceScaleStale = false
         }
     }
 
@@ -325,7 +340,7 @@ public struct FlowController<Payload: FabricPayload> {
             if g > oldGrant || !wasFresh { kick(li) }
         }
         if demandChanged { recomputeReceiveBudget() }
-        recomputeSourceScale()
+        sourceScaleStale = true
         peers[peer].grantFresh = true
         peers[peer].grantAt = now
         if !peers[peer].grantTimerArmed {
@@ -477,7 +492,7 @@ public struct FlowController<Payload: FabricPayload> {
                 grantTotal[p] -= lanes[i * priorities + p].grant
                 kick(i * priorities + p)
             }
-            recomputeSourceScale()
+            sourceScaleStale = true
         }
     }
 
@@ -545,6 +560,7 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     mutating func serve(_ li: Int) {
         guard lanes[li].hasWork else { return }
+        refreshSourceScale()
         let rate = effectiveRate(li)
         let burst = Double(config.rateBurstBytes)
         lanes[li].tokens = min(burst, lanes[li].tokens + rate * Double(now - lanes[li].refilledAt) * 1e-9)
