@@ -1,5 +1,4 @@
 import DequeModule
-import HeapModule
 import HNAWire
 
 /// The communications controller of one HNA (FIG. 4 item 147): virtual output queues per (peer,
@@ -29,7 +28,7 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var peers: [Peer]
     /// Per priority, round robin over lanes that have work and may be able to send.
     @usableFromInline var eligible: [Deque<Int32>]
-    @usableFromInline var timers = Heap<TimerEntry>()
+    @usableFromInline var timers = TimerQueue()
     @usableFromInline var nicTokens: Double
     @usableFromInline var nicRefilledAt: UInt64
     @usableFromInline var heartbeatTokens: Double
@@ -162,10 +161,7 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     public mutating func poll(now: UInt64) {
         self.now = now
-        while let t = timers.min, t.time <= now {
-            _ = timers.removeMin()
-            fire(t)
-        }
+        while let t = timers.popDue(now: now) { fire(t) }
         schedule()
         flushControl()
         flushHeartbeats()
@@ -173,7 +169,7 @@ public struct FlowController<Payload: FabricPayload> {
 
     /// When `poll` must next run (nil when nothing is pending). May be early, never late.
     public var nextDeadline: UInt64? {
-        var d = timers.min?.time ?? .max
+        var d = timers.nextTime ?? .max
         if eligible.contains(where: { !$0.isEmpty }) {
             d = min(d, nicTokens > 0 ? now : now + Self.nanoseconds(-nicTokens, txBandwidth))
         }
@@ -830,7 +826,7 @@ struct Peer {
 }
 
 @usableFromInline
-enum TimerKind: UInt64 {
+enum TimerKind: UInt64, CaseIterable {
     case laneWake, resend, nack, ack, heartbeat, grantExpiry
 }
 
@@ -845,6 +841,14 @@ struct TimerEntry: Comparable {
         self.time = time
         code = UInt64(index) << 3 | kind.rawValue
     }
+
+    @inlinable init(time: UInt64, code: UInt64) {
+        self.time = time
+        self.code = code
+    }
+
+    /// Sorts after every real entry; marks "no entry" in `TimerQueue`.
+    @inlinable static var none: TimerEntry { TimerEntry(time: .max, code: .max) }
 
     @inlinable var index: Int { Int(code >> 3) }
     @inlinable var kind: TimerKind { TimerKind(rawValue: code & 7)! }
