@@ -315,25 +315,42 @@ public struct FlowController<Payload: FabricPayload> {
         peers[peer].heard = true
         peers[peer].heardTimestamp = header.timestamp
         let units = peers[peer].units
+        let count = priorities
+        let base = peer * count
         var demandChanged = false
         var wantsGrant = false
         let wasFresh = peers[peer].grantFresh
-        for p in 0 ..< priorities {
-            let li = peer * priorities + p
-            let q = units.decodeQueue(header.queueLengths[p])
-            let old = lanes[li].reportedQueue
-            if q != old {
-                let before = queueTotal[p]
-                queueTotal[p] = before &- old &+ q
-                if (before == 0) != (queueTotal[p] == 0) { demandChanged = true }
-                lanes[li].reportedQueue = q
-                if old == 0 { wantsGrant = true }
+        var columnTotal = queueTotal
+        var rowTotal = grantTotal
+        var kicks: UInt8 = 0
+        // One pass through a buffer pointer (see `makeHeader`); lanes to kick are collected and kicked
+        // afterwards, in the same order, since kicking touches nothing this loop reads.
+        withScalars(&columnTotal, &rowTotal) { columnTotal, rowTotal in
+        lanes.withUnsafeMutableBufferPointer { lanes in
+            for p in 0 ..< count {
+                let li = base + p
+                let q = units.decodeQueue(header.queueLengths[p])
+                let old = lanes[li].reportedQueue
+                if q != old {
+                    let before = columnTotal[p]
+                    columnTotal[p] = before &- old &+ q
+                    if (before == 0) != (columnTotal[p] == 0) { demandChanged = true }
+                    lanes[li].reportedQueue = q
+                    if old == 0 { wantsGrant = true }
+                }
+                let g = units.decodeRate(header.grantedRates[p])
+                let oldGrant = wasFresh ? lanes[li].grant : 0
+                rowTotal[p] += g - oldGrant
+                lanes[li].grant = g
+                if g > oldGrant || !wasFresh { kicks |= 1 << UInt8(p) }
             }
-            let g = units.decodeRate(header.grantedRates[p])
-            let oldGrant = wasFresh ? lanes[li].grant : 0
-            grantTotal[p] += g - oldGrant
-            lanes[li].grant = g
-            if g > oldGrant || !wasFresh { kick(li) }
+        }
+        }
+        queueTotal = columnTotal
+        grantTotal = rowTotal
+        while kicks != 0 {
+            kick(base + kicks.trailingZeroBitCount)
+            kicks &= kicks &- 1
         }
         if demandChanged { recomputeReceiveBudget() }
         sourceScaleStale = true
@@ -638,32 +655,55 @@ public struct FlowController<Payload: FabricPayload> {
         forceAcks: Bool = false
     ) -> HNAHeader {
         let units = config.units
-        var q = PriorityVector(count: priorities)
-        var r = PriorityVector(count: priorities)
+        let count = priorities
+        let base = peer * count
+        let rx = rxBandwidth
+        let owesAcks = peers[peer].rxUnacked || forceAcks
+        var outstanding = grantOutstanding
+        var budgets = receiveBudget
+        var totals = queueTotal
+        var q = PriorityVector(count: count)
+        var r = PriorityVector(count: count)
+        var a = PriorityVector(count: count)
         var demand: UInt8 = 0
         var released = false
-        let base = peer * priorities
-        for p in 0 ..< priorities {
-            q[p] = units.encodeQueue(bytes: UInt64(lanes[base + p].pendingBytes))
-            if q[p] > 0 { demand |= 1 << UInt8(p) }
-            // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
-            // against older queue lengths, and until they hear from us they may use them.
-            let old = lanes[base + p].sentGrant
-            let room = max(0, min(receiveBudget[p] - (grantOutstanding[p] - old),
-                                  rxBandwidth - (grantOutstanding.sum() - old)))
-            var code = units.encodeRate(bytesPerSecond: grantFor(peer, p))
-            if units.decodeRate(code) > room {
-                code = UInt16(min(Double(UInt16.max), (room / Double(units.rateUnitBytesPerSecond)).rounded(.down)))
-                if !peers[peer].squeezed {
-                    peers[peer].squeezed = true
-                    squeezed.append(Int32(peer))
+        var squeezedNow = false
+        // One pass over the peer's lanes through a buffer pointer: indexing `lanes` per field would
+        // check the array's uniqueness on every write.
+        withScalars(&outstanding, &budgets, &totals) { outstanding, budget, columnTotal in
+        lanes.withUnsafeMutableBufferPointer { lanes in
+            for p in 0 ..< count {
+                let li = base + p
+                var outstandingSum = outstanding[0]
+                for k in 1 ..< count { outstandingSum += outstanding[k] }
+                let qp = units.encodeQueue(bytes: UInt64(lanes[li].pendingBytes))
+                q[p] = qp
+                if qp > 0 { demand |= 1 << UInt8(p) }
+                // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
+                // against older queue lengths, and until they hear from us they may use them.
+                let old = lanes[li].sentGrant
+                let room = max(0, min(budget[p] - (outstanding[p] - old), rx - (outstandingSum - old)))
+                let grant = RateAllocation.grant(queue: Double(lanes[li].reportedQueue),
+                                                 columnTotal: Double(columnTotal[p]), budget: budget[p])
+                var code = units.encodeRate(bytesPerSecond: grant)
+                if units.decodeRate(code) > room {
+                    code = UInt16(min(Double(UInt16.max),
+                                      (room / Double(units.rateUnitBytesPerSecond)).rounded(.down)))
+                    squeezedNow = true
                 }
+                r[p] = code
+                let new = units.decodeRate(code)
+                if new < old { released = true }
+                outstanding[p] += new - old
+                lanes[li].sentGrant = new
+                if owesAcks { a[p] = lanes[li].rcvNext }
             }
-            r[p] = code
-            let new = units.decodeRate(code)
-            if new < old { released = true }
-            grantOutstanding[p] += new - old
-            lanes[base + p].sentGrant = new
+        }
+        }
+        grantOutstanding = outstanding
+        if squeezedNow && !peers[peer].squeezed {
+            peers[peer].squeezed = true
+            squeezed.append(Int32(peer))
         }
         if released {
             while let s = squeezed.popFirst() {
@@ -671,22 +711,20 @@ public struct FlowController<Payload: FabricPayload> {
                 if Int(s) != peer { signal(Int(s)) }
             }
         }
-        var acks: PriorityVector?
-        if peers[peer].rxUnacked || forceAcks {
-            var a = PriorityVector(count: priorities)
-            for p in 0 ..< priorities { a[p] = lanes[base + p].rcvNext }
-            acks = a
-            peers[peer].rxUnacked = false
-            peers[peer].rxBytesSinceAck = 0
-        }
+        let acks: PriorityVector? = owesAcks ? a : nil
         var nacks: [HNANack] = []
-        if !peers[peer].pendingNacks.isEmpty {
-            swap(&nacks, &peers[peer].pendingNacks)
-            stats.nackEntriesSent += nacks.count
+        let now = now
+        peers.withUnsafeMutableBufferPointer { peers in
+            if owesAcks {
+                peers[peer].rxUnacked = false
+                peers[peer].rxBytesSinceAck = 0
+            }
+            if !peers[peer].pendingNacks.isEmpty { swap(&nacks, &peers[peer].pendingNacks) }
+            peers[peer].lastSentAt = now
+            peers[peer].demandReported = demand
+            peers[peer].signalPending = false
         }
-        peers[peer].lastSentAt = now
-        peers[peer].demandReported = demand
-        peers[peer].signalPending = false
+        stats.nackEntriesSent += nacks.count
         return HNAHeader(nextProtocol: next, priority: UInt8(priority),
                          timestamp: UInt32(truncatingIfNeeded: now / 1000), queueLengths: q, grantedRates: r,
                          sequence: sequence, acks: acks, nacks: nacks, isRetransmission: retransmission)
@@ -739,6 +777,34 @@ public struct FlowController<Payload: FabricPayload> {
 }
 
 // MARK: - State
+
+/// Runs `body` with scalar pointers into per-priority vectors held in locals. Indexing a SIMD value by
+/// a run-time priority makes the compiler spill the whole vector to the stack and reload it on every
+/// access; the hot loops index these vectors several times per priority.
+@inlinable @inline(__always)
+func withScalars<A: SIMDScalar, B: SIMDScalar, R>(
+    _ a: inout SIMD8<A>, _ b: inout SIMD8<B>, _ body: (UnsafeMutablePointer<A>, UnsafeMutablePointer<B>) -> R
+) -> R {
+    withUnsafeMutablePointer(to: &a) { pa in
+        withUnsafeMutablePointer(to: &b) { pb in
+            pa.withMemoryRebound(to: A.self, capacity: 8) { a in
+                pb.withMemoryRebound(to: B.self, capacity: 8) { b in body(a, b) }
+            }
+        }
+    }
+}
+
+@inlinable @inline(__always)
+func withScalars<A: SIMDScalar, B: SIMDScalar, C: SIMDScalar, R>(
+    _ a: inout SIMD8<A>, _ b: inout SIMD8<B>, _ c: inout SIMD8<C>,
+    _ body: (UnsafeMutablePointer<A>, UnsafeMutablePointer<B>, UnsafeMutablePointer<C>) -> R
+) -> R {
+    withScalars(&a, &b) { a, b in
+        withUnsafeMutablePointer(to: &c) { pc in
+            pc.withMemoryRebound(to: C.self, capacity: 8) { c in body(a, b, c) }
+        }
+    }
+}
 
 /// One packet sent and not yet acknowledged.
 @usableFromInline
