@@ -25,6 +25,8 @@ public struct FlowController<Payload: FabricPayload> {
 
     @usableFromInline let priorities: Int
     @usableFromInline var lanes: [Lane<Payload>]
+    /// Indexed like `lanes`.
+    @usableFromInline var feedback: [PairFeedback]
     @usableFromInline var peers: [Peer]
     /// Per priority, round robin over lanes that have work and may be able to send.
     @usableFromInline var eligible: [Deque<Int32>]
@@ -89,6 +91,7 @@ public struct FlowController<Payload: FabricPayload> {
         nicRefilledAt = now
         heartbeatTokens = heartbeatDepth
         heartbeatRefilledAt = now
+        feedback = [PairFeedback](repeating: PairFeedback(), count: peerCount * priorities)
         lanes = []
         lanes.reserveCapacity(peerCount * priorities)
         for _ in 0 ..< peerCount * priorities {
@@ -234,7 +237,7 @@ public struct FlowController<Payload: FabricPayload> {
 
     @inlinable @inline(__always)
     func grantFor(_ peer: Int, _ p: Int) -> Double {
-        RateAllocation.grant(queue: Double(lanes[peer * priorities + p].reportedQueue),
+        RateAllocation.grant(queue: Double(feedback[peer * priorities + p].reportedQueue),
                              columnTotal: Double(queueTotal[p]), budget: receiveBudget[p])
     }
 
@@ -243,7 +246,7 @@ public struct FlowController<Payload: FabricPayload> {
         let peer = li / priorities
         guard peers[peer].grantFresh else { return peers[peer].safeRate }
         let scale = sourceScaleStale ? currentSourceScale() : sourceScale
-        return lanes[li].grant * scale[li % priorities]
+        return feedback[li].grant * scale[li % priorities]
     }
 
     /// Puts a lane with work on its priority's round robin (cancelling any wake-up it waits for).
@@ -326,22 +329,22 @@ public struct FlowController<Payload: FabricPayload> {
         // One pass through a buffer pointer (see `makeHeader`); lanes to kick are collected and kicked
         // afterwards, in the same order, since kicking touches nothing this loop reads.
         withScalars(&columnTotal, &rowTotal) { columnTotal, rowTotal in
-        lanes.withUnsafeMutableBufferPointer { lanes in
+        feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
                 let q = units.decodeQueue(header.queueLengths[p])
-                let old = lanes[li].reportedQueue
+                let old = feedback[li].reportedQueue
                 if q != old {
                     let before = columnTotal[p]
                     columnTotal[p] = before &- old &+ q
                     if (before == 0) != (columnTotal[p] == 0) { demandChanged = true }
-                    lanes[li].reportedQueue = q
+                    feedback[li].reportedQueue = q
                     if old == 0 { wantsGrant = true }
                 }
                 let g = units.decodeRate(header.grantedRates[p])
-                let oldGrant = wasFresh ? lanes[li].grant : 0
+                let oldGrant = wasFresh ? feedback[li].grant : 0
                 rowTotal[p] += g - oldGrant
-                lanes[li].grant = g
+                feedback[li].grant = g
                 if g > oldGrant || !wasFresh { kicks |= 1 << UInt8(p) }
             }
         }
@@ -502,7 +505,7 @@ public struct FlowController<Payload: FabricPayload> {
             peers[i].grantFresh = false
             stats.staleGrants += 1
             for p in 0 ..< priorities {
-                grantTotal[p] -= lanes[i * priorities + p].grant
+                grantTotal[p] -= feedback[i * priorities + p].grant
                 kick(i * priorities + p)
             }
             sourceScaleStale = true
@@ -668,10 +671,10 @@ public struct FlowController<Payload: FabricPayload> {
         var demand: UInt8 = 0
         var released = false
         var squeezedNow = false
-        // One pass over the peer's lanes through a buffer pointer: indexing `lanes` per field would
-        // check the array's uniqueness on every write.
+        // One pass over the peer's feedback through a buffer pointer: indexing the array per field
+        // would check its uniqueness on every write.
         withScalars(&outstanding, &budgets, &totals) { outstanding, budget, columnTotal in
-        lanes.withUnsafeMutableBufferPointer { lanes in
+        feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
                 var outstandingSum = outstanding[0]
@@ -681,9 +684,9 @@ public struct FlowController<Payload: FabricPayload> {
                 if qp > 0 { demand |= 1 << UInt8(p) }
                 // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
                 // against older queue lengths, and until they hear from us they may use them.
-                let old = lanes[li].sentGrant
+                let old = feedback[li].sentGrant
                 let room = max(0, min(budget[p] - (outstanding[p] - old), rx - (outstandingSum - old)))
-                let grant = RateAllocation.grant(queue: Double(lanes[li].reportedQueue),
+                let grant = RateAllocation.grant(queue: Double(feedback[li].reportedQueue),
                                                  columnTotal: Double(columnTotal[p]), budget: budget[p])
                 var code = units.encodeRate(bytesPerSecond: grant)
                 if units.decodeRate(code) > room {
@@ -695,7 +698,7 @@ public struct FlowController<Payload: FabricPayload> {
                 let new = units.decodeRate(code)
                 if new < old { released = true }
                 outstanding[p] += new - old
-                lanes[li].sentGrant = new
+                feedback[li].sentGrant = new
                 if owesAcks { a[p] = lanes[li].rcvNext }
             }
         }
@@ -821,16 +824,29 @@ struct Unacked<Payload> {
     }
 }
 
+/// The rate feedback of one (peer, priority), apart from `Lane` so that the per-priority loops over a
+/// peer's feedback (every header sent and received) read one or two cache lines instead of one or two
+/// per lane.
+@usableFromInline
+struct PairFeedback {
+    /// q_ji the peer last reported towards us (bytes).
+    @usableFromInline var reportedQueue: UInt64 = 0
+    /// r_ij the peer granted us (bytes/s), meaningful while the peer's grant is fresh.
+    @usableFromInline var grant: Double = 0
+    /// The grant we last sent the peer for this priority (bytes/s, as the peer decodes it).
+    @usableFromInline var sentGrant: Double = 0
+
+    @inlinable init() {}
+}
+
 /// Everything about one (peer, priority): the VOQ and sender state towards the peer, and the receiver
-/// state for what the peer sends us at this priority.
+/// state for what the peer sends us at this priority (rate feedback: `PairFeedback`).
 @usableFromInline
 struct Lane<Payload> {
     @usableFromInline var voq = Deque<Payload>()
     @usableFromInline var voqBytes = 0
     @usableFromInline var tokens: Double
     @usableFromInline var refilledAt: UInt64
-    /// r_ij the peer granted us (bytes/s), meaningful while the peer's grant is fresh.
-    @usableFromInline var grant: Double = 0
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
     @usableFromInline var wakeAt: UInt64 = 0
@@ -844,10 +860,6 @@ struct Lane<Payload> {
     @usableFromInline var reorder = Deque<Payload?>()
     @usableFromInline var reorderCount = 0
     @usableFromInline var nackArmed = false
-    /// q_ji the peer last reported towards us (bytes).
-    @usableFromInline var reportedQueue: UInt64 = 0
-    /// The grant we last sent the peer for this priority (bytes/s, as the peer decodes it).
-    @usableFromInline var sentGrant: Double = 0
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
