@@ -245,8 +245,7 @@ public struct FlowController<Payload: FabricPayload> {
     func effectiveRate(_ li: Int) -> Double {
         let peer = li / priorities
         guard peers[peer].grantFresh else { return peers[peer].safeRate }
-        let scale = sourceScaleStale ? currentSourceScale() : sourceScale
-        return feedback[li].grant * scale[li % priorities]
+        return feedback[li].grant * currentSourceScale()[li % priorities]
     }
 
     /// Puts a lane with work on its priority's round robin (cancelling any wake-up it waits for).
@@ -289,11 +288,14 @@ public struct FlowController<Payload: FabricPayload> {
                                                        minimumShare: config.minimumPriorityShare)
     }
 
-    /// Eq. 4's factor per priority for the grants held now.
+    /// Eq. 4's factor per priority for the grants held now. Static, like the other helpers the hot
+    /// paths call: a non-mutating method called from a mutating one gets a copy of the whole
+    /// controller (~1 KB) on every call.
     @inlinable
-    func currentSourceScale() -> SIMD8<Double> {
+    static func sourceScale(grantTotal: SIMD8<Double>, txBandwidth: Double, priorities: Int,
+                            minimumShare: Double) -> SIMD8<Double> {
         let budget = RateAllocation.priorityBudgets(bandwidth: txBandwidth, demand: grantTotal,
-                                                    priorities: priorities, minimumShare: config.minimumPriorityShare)
+                                                    priorities: priorities, minimumShare: minimumShare)
         var scale = SIMD8<Double>(repeating: 1)
         for p in 0 ..< priorities {
             scale[p] = RateAllocation.normalized(rate: 1, rowTotal: grantTotal[p], budget: budget[p])
@@ -301,10 +303,19 @@ public struct FlowController<Payload: FabricPayload> {
         return scale
     }
 
+    @inlinable
+    func currentSourceScale() -> SIMD8<Double> {
+        sourceScaleStale
+            ? Self.sourceScale(grantTotal: grantTotal, txBandwidth: txBandwidth, priorities: priorities,
+                               minimumShare: config.minimumPriorityShare)
+            : sourceScale
+    }
+
     @inlinable @inline(__always)
     mutating func refreshSourceScale() {
         if sourceScaleStale {
-            sourceScale = currentSourceScale()
+            sourceScale = Self.sourceScale(grantTotal: grantTotal, txBandwidth: txBandwidth, priorities: priorities,
+                                           minimumShare: config.minimumPriorityShare)
             sourceScaleStale = false
         }
     }
@@ -576,8 +587,10 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     mutating func serve(_ li: Int) {
         guard lanes[li].hasWork else { return }
+        let (peer, p) = li.quotientAndRemainder(dividingBy: priorities)
+        // r̂_ij as `effectiveRate` computes it, inline (see `sourceScale(grantTotal:...)`).
         refreshSourceScale()
-        let rate = effectiveRate(li)
+        let rate = peers[peer].grantFresh ? feedback[li].grant * sourceScale[p] : peers[peer].safeRate
         let burst = Double(config.rateBurstBytes)
         lanes[li].tokens = min(burst, lanes[li].tokens + rate * Double(now - lanes[li].refilledAt) * 1e-9)
         lanes[li].refilledAt = now
@@ -590,8 +603,6 @@ public struct FlowController<Payload: FabricPayload> {
             }
             return
         }
-        let peer = li / priorities
-        let p = li % priorities
         var cost = 0
         if let sequence = lanes[li].resend.popFirst() {
             let una = lanes[li].unacked.first?.sequence ?? lanes[li].nextSequence
