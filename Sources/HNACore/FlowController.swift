@@ -122,11 +122,11 @@ public struct FlowController<Payload: FabricPayload> {
         }
         let li = peer * priorities + priority
         let length = payload.wireLength
-        if lanes[li].voqBytes + length > config.voqLimitBytes { return drop(.voqFull) }
+        if feedback[li].voqBytes + length > config.voqLimitBytes { return drop(.voqFull) }
         if voqTotalBytes + length > config.voqMemoryBytes { return drop(.memoryFull) }
         let wasEmpty = lanes[li].voq.isEmpty
         lanes[li].voq.append(payload)
-        lanes[li].voqBytes += length
+        feedback[li].voqBytes += length
         voqTotalBytes += length
         stats.enqueued += 1
         if wasEmpty && peers[peer].demandReported & (1 << UInt8(priority)) == 0 {
@@ -195,7 +195,7 @@ public struct FlowController<Payload: FabricPayload> {
     // MARK: Queries
 
     /// Bytes queued towards `peer` at `priority` (the unscaled q_ij).
-    public func queuedBytes(to peer: Int, priority: Int) -> Int { lanes[peer * priorities + priority].voqBytes }
+    public func queuedBytes(to peer: Int, priority: Int) -> Int { feedback[peer * priorities + priority].voqBytes }
 
     /// Bytes all virtual output queues can still take.
     public var freeQueueBytes: Int { config.voqMemoryBytes - voqTotalBytes }
@@ -389,7 +389,7 @@ public struct FlowController<Payload: FabricPayload> {
         var freed = 0
         for _ in 0 ..< advance { freed += lanes[li].unacked.removeFirst().payload.wireLength }
         resendBytes -= freed
-        lanes[li].unackedBytes -= freed
+        feedback[li].unackedBytes -= freed
         if lanes[li].blocked {
             lanes[li].blocked = false
             kick(li)
@@ -628,13 +628,13 @@ public struct FlowController<Payload: FabricPayload> {
                 return
             }
             lanes[li].voq.removeFirst()
-            lanes[li].voqBytes -= length
+            feedback[li].voqBytes -= length
             voqTotalBytes -= length
             let sequence = lanes[li].nextSequence
             lanes[li].nextSequence &+= 1
             lanes[li].unacked.append(Unacked(payload: head, sequence: sequence, sentAt: now))
             resendBytes += length
-            lanes[li].unackedBytes += length
+            feedback[li].unackedBytes += length
             if !lanes[li].resendArmed {
                 lanes[li].resendArmed = true
                 timers.insert(TimerEntry(time: now + config.resendTimeout, index: li, kind: .resend))
@@ -690,7 +690,7 @@ public struct FlowController<Payload: FabricPayload> {
                 let li = base + p
                 var outstandingSum = outstanding[0]
                 for k in 1 ..< count { outstandingSum += outstanding[k] }
-                let qp = units.encodeQueue(bytes: UInt64(lanes[li].pendingBytes))
+                let qp = units.encodeQueue(bytes: UInt64(feedback[li].pendingBytes))
                 q[p] = qp
                 if qp > 0 { demand |= 1 << UInt8(p) }
                 // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
@@ -835,11 +835,15 @@ struct Unacked<Payload> {
     }
 }
 
-/// The rate feedback of one (peer, priority), apart from `Lane` so that the per-priority loops over a
-/// peer's feedback (every header sent and received) read one or two cache lines instead of one or two
-/// per lane.
+/// What the headers to and from a peer carry for one (peer, priority): the queue length we report and
+/// the one it reported, the grants both ways. Kept apart from `Lane` so that the per-priority loops over
+/// a peer (every header sent and received) read two or three cache lines instead of one or two per lane.
 @usableFromInline
 struct PairFeedback {
+    /// Bytes in the VOQ towards the peer.
+    @usableFromInline var voqBytes = 0
+    /// Bytes sent to the peer and not yet acknowledged.
+    @usableFromInline var unackedBytes = 0
     /// q_ji the peer last reported towards us (bytes).
     @usableFromInline var reportedQueue: UInt64 = 0
     /// r_ij the peer granted us (bytes/s), meaningful while the peer's grant is fresh.
@@ -848,6 +852,11 @@ struct PairFeedback {
     @usableFromInline var sentGrant: Double = 0
 
     @inlinable init() {}
+
+    /// What we report as q: bytes queued plus bytes sent and not yet acknowledged, i.e. everything the
+    /// destination has yet to receive. Counting in-flight bytes keeps a pair's grant positive while its
+    /// packets (or their resends) are under way, so a light flow is not re-negotiated packet by packet.
+    @inlinable var pendingBytes: Int { voqBytes + unackedBytes }
 }
 
 /// Everything about one (peer, priority): the VOQ and sender state towards the peer, and the receiver
@@ -855,7 +864,6 @@ struct PairFeedback {
 @usableFromInline
 struct Lane<Payload> {
     @usableFromInline var voq = Deque<Payload>()
-    @usableFromInline var voqBytes = 0
     @usableFromInline var tokens: Double
     @usableFromInline var refilledAt: UInt64
     @usableFromInline var listed = false
@@ -863,7 +871,6 @@ struct Lane<Payload> {
     @usableFromInline var wakeAt: UInt64 = 0
     @usableFromInline var nextSequence: UInt16 = 0
     @usableFromInline var unacked = Deque<Unacked<Payload>>()
-    @usableFromInline var unackedBytes = 0
     @usableFromInline var resend = Deque<UInt16>()
     @usableFromInline var resendArmed = false
     @usableFromInline var rcvNext: UInt16 = 0
@@ -879,10 +886,6 @@ struct Lane<Payload> {
 
     @inlinable var hasWork: Bool { !resend.isEmpty || !voq.isEmpty }
 
-    /// What we report as q: bytes queued plus bytes sent and not yet acknowledged, i.e. everything the
-    /// destination has yet to receive. Counting in-flight bytes keeps a pair's grant positive while its
-    /// packets (or their resends) are under way, so a light flow is not re-negotiated packet by packet.
-    @inlinable var pendingBytes: Int { voqBytes + unackedBytes }
 }
 
 @usableFromInline
