@@ -33,7 +33,6 @@ let package = Package(
             dependencies: [
                 "HNAWire",
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: strict
         ),
