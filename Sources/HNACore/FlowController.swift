@@ -863,21 +863,23 @@ struct PairFeedback {
 /// state for what the peer sends us at this priority (rate feedback: `PairFeedback`).
 @usableFromInline
 struct Lane<Payload> {
+    // Field order is layout: what enqueue, kick and serve touch comes first and the small fields
+    // share one word, so the struct is 72 bytes instead of 96 and a send reads fewer cache lines.
     @usableFromInline var voq = Deque<Payload>()
+    @usableFromInline var resend = Deque<UInt16>()
+    @usableFromInline var unacked = Deque<Unacked<Payload>>()
     @usableFromInline var tokens: Double
     @usableFromInline var refilledAt: UInt64
+    @usableFromInline var nextSequence: UInt16 = 0
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
-    @usableFromInline var wakeAt: UInt64 = 0
-    @usableFromInline var nextSequence: UInt16 = 0
-    @usableFromInline var unacked = Deque<Unacked<Payload>>()
-    @usableFromInline var resend = Deque<UInt16>()
     @usableFromInline var resendArmed = false
+    @usableFromInline var nackArmed = false
     @usableFromInline var rcvNext: UInt16 = 0
     /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
     @usableFromInline var reorder = Deque<Payload?>()
     @usableFromInline var reorderCount = 0
-    @usableFromInline var nackArmed = false
+    @usableFromInline var wakeAt: UInt64 = 0
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
