@@ -892,25 +892,26 @@ struct Lane<Payload> {
 
 @usableFromInline
 struct Peer {
+    // Word-sized fields first, then the flags together: 80 bytes instead of 104.
     @usableFromInline let units: FlowUnits
     @usableFromInline let safeRate: Double
     @usableFromInline var lastSentAt: UInt64
-    @usableFromInline var heard = false
-    @usableFromInline var heardTimestamp: UInt32 = 0
-    @usableFromInline var grantFresh = false
     @usableFromInline var grantAt: UInt64 = 0
+    @usableFromInline var rxBytesSinceAck = 0
+    @usableFromInline var heartbeatQueuedAt: UInt64 = 0
+    @usableFromInline var pendingNacks: [HNANack] = []
+    @usableFromInline var heardTimestamp: UInt32 = 0
+    /// Priorities whose last report to the peer had a non-zero queue length.
+    @usableFromInline var demandReported: UInt8 = 0
+    @usableFromInline var heard = false
+    @usableFromInline var grantFresh = false
     @usableFromInline var grantTimerArmed = false
     @usableFromInline var rxUnacked = false
-    @usableFromInline var rxBytesSinceAck = 0
     @usableFromInline var ackTimerArmed = false
     @usableFromInline var controlQueued = false
     @usableFromInline var heartbeatQueued = false
-    @usableFromInline var heartbeatQueuedAt: UInt64 = 0
-    /// Priorities whose last report to the peer had a non-zero queue length.
-    @usableFromInline var demandReported: UInt8 = 0
     @usableFromInline var signalPending = false
     @usableFromInline var squeezed = false
-    @usableFromInline var pendingNacks: [HNANack] = []
 
     @inlinable init(units: FlowUnits, safeRate: Double, at time: UInt64) {
         self.units = units
