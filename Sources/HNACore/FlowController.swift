@@ -654,8 +654,9 @@ public struct FlowController<Payload: FabricPayload> {
     mutating func emitData(_ payload: Payload, sequence: UInt16, peer: Int, priority: Int, retransmission: Bool) -> Int {
         let header = makeHeader(to: peer, next: payload.nextProtocol, priority: priority, sequence: sequence,
                                 retransmission: retransmission)
-        outbox.append(.send(peer: peer, header: header, payload: payload))
         let cost = payload.wireLength + header.encodedLength
+        // Moved, not copied, into the action: a copy retains (and later releases) the NACK array.
+        outbox.append(.send(peer: peer, header: consume header, payload: payload))
         stats.dataSent += 1
         stats.dataBytesSent += cost
         return cost
@@ -755,8 +756,8 @@ public struct FlowController<Payload: FabricPayload> {
             }
             let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false,
                                     forceAcks: true)
-            outbox.append(.send(peer: peer, header: header, payload: nil))
             nicTokens -= Double(header.encodedLength + config.heartbeatFrameOverhead)
+            outbox.append(.send(peer: peer, header: consume header, payload: nil))
             stats.controlSent += 1
         }
     }
@@ -780,8 +781,8 @@ public struct FlowController<Payload: FabricPayload> {
             heartbeatQueue.removeFirst()
             peers[peer].heartbeatQueued = false
             let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false)
-            outbox.append(.send(peer: peer, header: header, payload: nil))
             let bytes = Double(header.encodedLength + config.heartbeatFrameOverhead)
+            outbox.append(.send(peer: peer, header: consume header, payload: nil))
             heartbeatTokens -= bytes
             nicTokens -= bytes
             stats.heartbeatsSent += 1
