@@ -334,12 +334,10 @@ public struct FlowController<Payload: FabricPayload> {
         var demandChanged = false
         var wantsGrant = false
         let wasFresh = peers[peer].grantFresh
-        var columnTotal = queueTotal
-        var rowTotal = grantTotal
         var kicks: UInt8 = 0
         // One pass through a buffer pointer (see `makeHeader`); lanes to kick are collected and kicked
         // afterwards, in the same order, since kicking touches nothing this loop reads.
-        withScalars(&columnTotal, &rowTotal) { columnTotal, rowTotal in
+        withScalars(&queueTotal, &grantTotal) { columnTotal, rowTotal in
         feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
@@ -360,8 +358,6 @@ public struct FlowController<Payload: FabricPayload> {
             }
         }
         }
-        queueTotal = columnTotal
-        grantTotal = rowTotal
         while kicks != 0 {
             kick(base + kicks.trailingZeroBitCount)
             kicks &= kicks &- 1
@@ -674,9 +670,6 @@ public struct FlowController<Payload: FabricPayload> {
         let base = peer * count
         let rx = rxBandwidth
         let owesAcks = peers[peer].rxUnacked || forceAcks
-        var outstanding = grantOutstanding
-        var budgets = receiveBudget
-        var totals = queueTotal
         var q = PriorityVector(count: count)
         var r = PriorityVector(count: count)
         var a = PriorityVector(count: count)
@@ -685,7 +678,7 @@ public struct FlowController<Payload: FabricPayload> {
         var squeezedNow = false
         // One pass over the peer's feedback through a buffer pointer: indexing the array per field
         // would check its uniqueness on every write.
-        withScalars(&outstanding, &budgets, &totals) { outstanding, budget, columnTotal in
+        withScalars(&grantOutstanding, &receiveBudget, &queueTotal) { outstanding, budget, columnTotal in
         feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
@@ -715,7 +708,6 @@ public struct FlowController<Payload: FabricPayload> {
             }
         }
         }
-        grantOutstanding = outstanding
         if squeezedNow && !peers[peer].squeezed {
             peers[peer].squeezed = true
             squeezed.append(Int32(peer))
@@ -793,9 +785,10 @@ public struct FlowController<Payload: FabricPayload> {
 
 // MARK: - State
 
-/// Runs `body` with scalar pointers into per-priority vectors held in locals. Indexing a SIMD value by
-/// a run-time priority makes the compiler spill the whole vector to the stack and reload it on every
-/// access; the hot loops index these vectors several times per priority.
+/// Runs `body` with scalar pointers into per-priority vectors (the controller's own, passed inout, so
+/// they are not copied in and out either). Indexing a SIMD value by a run-time priority makes the
+/// compiler spill the whole vector to the stack and reload it on every access; the hot loops index
+/// these vectors several times per priority.
 @inlinable @inline(__always)
 func withScalars<A: SIMDScalar, B: SIMDScalar, R>(
     _ a: inout SIMD8<A>, _ b: inout SIMD8<B>, _ body: (UnsafeMutablePointer<A>, UnsafeMutablePointer<B>) -> R
