@@ -38,7 +38,11 @@ let package = Package(
 
         // The communications controller (FIG. 4 item 147): virtual output queues, scheduler, flow control
         // and reliable delivery, as a sans-I/O state machine. Policies: docs/flow-control.md.
-        .target(name: "HNACore", dependencies: ["HNAWire"] + collections, swiftSettings: strict),
+        .target(
+            name: "HNACore",
+            dependencies: ["HNAWire", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
 
         // The glibc and kernel calls Swift cannot reach directly: TUN/TAP ioctls, recvmmsg/sendmmsg with
         // UDP GSO/GRO control messages, epoll, timerfd, signalfd, setns.
