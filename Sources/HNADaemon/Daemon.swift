@@ -32,13 +32,28 @@ public final class Daemon {
     var sockets: [UInt16: UDPSocket] = [:]
     var socketRegistrations: [UInt16: EventLoop.Registration] = [:]
 
-    /// Reused batches: one for reads, one for underlay sends, one for TAP writes.
+    /// Reused batches: one for reads, one for underlay sends, one for TAP writes. With offloads every
+    /// slot holds a 64 KiB super-frame or GSO/GRO burst (docs/daemon.md, "Offloads").
     let rxBatch: PacketBatch
     let txBatch: PacketBatch
     let tapBatch: PacketBatch
     var inBuffers: [PacketBuffer] = []
     var inDatagrams: [FabricDatagram] = []
+    /// Distinct ports in one output (reused scratch for `writeTaps`).
+    var outPorts: [InterfaceID] = []
     static let batchSize = 64
+    /// TAP offloads (virtio-net headers, checksum and TSO) and UDP GSO/GRO. On unless the environment
+    /// says `HNA_OFFLOAD=off` (how `scripts/perf-daemon.sh` measures the difference).
+    let offload: Bool
+    /// Bytes of a slot: a 64 KiB IP packet plus its Ethernet and virtio-net headers, or a GSO burst.
+    static let offloadSlotSize = 65536 + 64
+    /// Packets handed to the node per call: a burst of super-frames becomes thousands of segments, and
+    /// smaller calls keep the working set in cache and the controller's queues moving.
+    static let nodeBatch = 256
+    /// UDP GSO: the kernel takes at most 64 segments per send (UDP_MAX_SEGMENTS) and a UDP payload
+    /// must stay under 64 KiB.
+    static let gsoMaxSegments = 64
+    static let gsoMaxBytes = 65000
 
     var timer: EventLoop.TimerID?
     var agingTimer: EventLoop.TimerID?
@@ -66,9 +81,11 @@ public final class Daemon {
         self.configPath = configPath
         self.logger = logger
         loop = try EventLoop()
-        rxBatch = PacketBatch(capacity: Self.batchSize, bufferSize: 9216 + 256)
-        txBatch = PacketBatch(capacity: Self.batchSize, bufferSize: 9216 + 256)
-        tapBatch = PacketBatch(capacity: Self.batchSize, bufferSize: 9216 + 256)
+        offload = ProcessInfo.processInfo.environment["HNA_OFFLOAD"] != "off"
+        let slot = offload ? Self.offloadSlotSize : 9216 + 256
+        rxBatch = PacketBatch(capacity: Self.batchSize, bufferSize: slot)
+        txBatch = PacketBatch(capacity: Self.batchSize, bufferSize: slot)
+        tapBatch = PacketBatch(capacity: Self.batchSize, bufferSize: slot)
         var routerConfiguration = RouterConfiguration()
         // 64K flows (about 11 MB) per daemon; the library default (1M, ~180 MB) is for big hosts.
         routerConfiguration.flowCapacity = 1 << 16
@@ -135,7 +152,8 @@ public final class Daemon {
             case let .v4(a): address = .v4(a, port: port)
             case let .v6(a): address = .v6(a, port: port)
             }
-            let s = try UDPSocket(bindingTo: address, options: UDPSocket.Options(receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20))
+            let s = try UDPSocket(bindingTo: address, options: UDPSocket.Options(gro: offload, receiveBufferSize: 4 << 20,
+                                                                                sendBufferSize: 4 << 20))
             sockets[port] = s
             socketRegistrations[port] = try loop.register(fd: s.fd) { [unowned self] _, now in readSocket(port, now: now) }
         }
@@ -144,7 +162,8 @@ public final class Daemon {
     func openPort(_ name: String, id: InterfaceID) throws {
         // The TAP is left as the kernel makes it: whoever moves it into a VM's namespace brings it up
         // there, and the daemon never touches its link state (the fd keeps working after a move).
-        let tap = try TapDevice(name: name)
+        let tap = try TapDevice(name: name, options: offload ? .vnetHeader : [])
+        if offload { try tap.setOffloads([.checksum, .tso4, .tso6]) }
         let reg = try loop.register(fd: tap.fd) { [unowned self] _, now in readTap(id, now: now) }
         ports[name] = Port(name: name, id: id, tap: tap, registration: reg)
         portByID[id] = name
@@ -182,19 +201,77 @@ public final class Daemon {
         }
         guard n > 0 else { return }
         inBuffers.removeAll(keepingCapacity: true)
+        let vnet = port.tap.vnetHeaderSize
         for i in 0 ..< n {
-            let b = node.pool.take()
-            if b.load(UnsafeRawBufferPointer(rxBatch[i])) {
-                b.meta.ingressInterface = id
-                inBuffers.append(b)
-                capture(port: name, UnsafeRawBufferPointer(rxBatch[i]), now: now)
+            if vnet > 0 {
+                takeOffloaded(UnsafeRawBufferPointer(rxBatch[i]), vnet: vnet, port: id, name: name, now: now)
             } else {
-                node.pool.recycle(b)
-                count("oversized-frames")
+                take(UnsafeRawBufferPointer(rxBatch[i]), port: id, name: name, now: now)
+            }
+            if inBuffers.count >= Self.nodeBatch {
+                node.processFromInterfaces(inBuffers, now: now, output: &output)
+                inBuffers.removeAll(keepingCapacity: true)
+                flush(now: now)
             }
         }
-        node.processFromInterfaces(inBuffers, now: now, output: &output)
+        if !inBuffers.isEmpty { node.processFromInterfaces(inBuffers, now: now, output: &output) }
         flush(now: now)
+    }
+
+    /// One frame into a pool buffer for the node.
+    @inline(__always)
+    func take(_ frame: UnsafeRawBufferPointer, port id: InterfaceID, name: String, now: UInt64) {
+        let b = node.pool.take()
+        if b.load(frame) {
+            b.meta.ingressInterface = id
+            inBuffers.append(b)
+            if !captures.isEmpty { capture(port: name, frame, now: now) }
+        } else {
+            node.pool.recycle(b)
+            count("oversized-frames")
+        }
+    }
+
+    /// A frame after its virtio-net header: a TSO super-frame is cut into MSS-sized segments, a frame
+    /// whose checksum the VM left to us gets it completed; the datapath only sees finished frames.
+    func takeOffloaded(_ raw: UnsafeRawBufferPointer, vnet: Int, port id: InterfaceID, name: String, now: UInt64) {
+        guard raw.count > vnet, let h = try? VirtioNetHeader(parsing: raw) else {
+            count("tap-short-frames")
+            return
+        }
+        let frame = raw.tail(from: vnet)
+        let gso = h.gsoType & ~VirtioNetHeader.gsoECN
+        if gso == VirtioNetHeader.gsoTCPv4 || gso == VirtioNetHeader.gsoTCPv6 {
+            guard let seg = try? TCPOffload.Segmenter(frame: frame, segmentSize: Int(h.gsoSize)) else {
+                count("tso-refused")
+                return
+            }
+            count("tso-frames")
+            for s in 0 ..< seg.segmentCount {
+                let b = node.pool.take()
+                guard let room = b.append(seg.length(of: s)), seg.write(s, into: room) != nil else {
+                    node.pool.recycle(b)
+                    count("oversized-frames")
+                    continue
+                }
+                b.meta.ingressInterface = id
+                inBuffers.append(b)
+                if !captures.isEmpty { capture(port: name, b.readableBytes, now: now) }
+            }
+            return
+        }
+        guard gso == VirtioNetHeader.gsoNone else {
+            count("gso-type-unsupported")
+            return
+        }
+        take(frame, port: id, name: name, now: now)
+        if h.flags & VirtioNetHeader.needsChecksum != 0, let b = inBuffers.last, b.meta.ingressInterface == id {
+            do { try TCPOffload.completeChecksum(b.bytes, start: Int(h.checksumStart), offset: Int(h.checksumOffset)) } catch {
+                inBuffers.removeLast()
+                node.pool.recycle(b)
+                count("bad-checksum-offload")
+            }
+        }
     }
 
     func readSocket(_ port: UInt16, now: UInt64) {
@@ -211,21 +288,35 @@ public final class Daemon {
                 count("truncated-datagrams")
                 continue
             }
-            let b = node.pool.take()
-            guard b.load(UnsafeRawBufferPointer(rxBatch[i])) else {
-                node.pool.recycle(b)
-                count("oversized-datagrams")
-                continue
-            }
             let address: IPAddress
             switch from {
             case let .v4(a, _): address = .v4(a)
             case let .v6(a, _, _): address = .v6(a)
             }
-            capture(fabric: UnsafeRawBufferPointer(rxBatch[i]), from: address, to: node.configuration.underlay, port: port, now: now)
-            inDatagrams.append(FabricDatagram(address: address, port: port, buffer: b))
+            // With GRO one message is a run of datagrams from one sender, all `segment` bytes but the last.
+            let message = UnsafeRawBufferPointer(rxBatch[i])
+            let segment = rxBatch.segmentSize(i) > 0 ? rxBatch.segmentSize(i) : max(message.count, 1)
+            var offset = 0
+            while offset < message.count {
+                let datagram = message.slice(offset, min(segment, message.count - offset))
+                offset += segment
+                let b = node.pool.take()
+                guard b.load(datagram) else {
+                    node.pool.recycle(b)
+                    count("oversized-datagrams")
+                    continue
+                }
+                if !captures.isEmpty {
+                    capture(fabric: datagram, from: address, to: node.configuration.underlay, port: port, now: now)
+                }
+                inDatagrams.append(FabricDatagram(address: address, port: port, buffer: b))
+                if inDatagrams.count >= Self.nodeBatch {
+                    node.processFromFabric(inDatagrams, now: now, output: &output)
+                    inDatagrams.removeAll(keepingCapacity: true)
+                }
+            }
         }
-        node.processFromFabric(inDatagrams, now: now, output: &output)
+        if !inDatagrams.isEmpty { node.processFromFabric(inDatagrams, now: now, output: &output) }
         flush(now: now)
     }
 
@@ -257,25 +348,70 @@ public final class Daemon {
 
     func writeTaps(now: UInt64) {
         // Frames to the same port go out together (one batch call); ports are few, so a pass per port.
-        var done = 0
-        var i = 0
-        let all = output.toInterfaces
-        var handled = [Bool](repeating: false, count: all.count)
-        while done < all.count {
-            while handled[i] { i += 1 }
-            let id = all[i].interface
+        outPorts.removeAll(keepingCapacity: true)
+        for p in output.toInterfaces where !outPorts.contains(p.interface) { outPorts.append(p.interface) }
+        for id in outPorts {
+            let name = portByID[id]
+            let vnet = name.flatMap { ports[$0]?.tap.vnetHeaderSize } ?? 0
             tapBatch.resetAll()
             var k = 0
-            for j in i ..< all.count where !handled[j] && all[j].interface == id {
-                handled[j] = true
-                done += 1
+            if vnet > 0 {
+                writeCoalesced(id, vnet: vnet, name: name, now: now)
+                continue
+            }
+            for p in output.toInterfaces where p.interface == id {
                 if k == tapBatch.capacity { writeTapBatch(id, k); k = 0 }
-                tapBatch.set(k, bytes: all[j].buffer.readableBytes)
-                if let name = portByID[id] { capture(port: name, all[j].buffer.readableBytes, now: now) }
+                tapBatch.set(k, bytes: p.buffer.readableBytes)
+                if !captures.isEmpty, let name { capture(port: name, p.buffer.readableBytes, now: now) }
                 k += 1
             }
             if k > 0 { writeTapBatch(id, k) }
         }
+    }
+
+    /// Towards a TAP with virtio-net headers: consecutive segments of one TCP stream are merged into one
+    /// super-frame (GSO type TCPv4/v6, checksum left partial), so the VM's stack takes dozens of
+    /// segments in one frame and the daemon makes one write(2) for them; anything else goes as it is.
+    func writeCoalesced(_ id: InterfaceID, vnet: Int, name: String?, now: UInt64) {
+        var k = 0
+        var current: TCPOffload.Coalescer?
+        func finish() {
+            guard let c = current else { return }
+            let frame = c.finish()
+            var h = VirtioNetHeader()
+            if c.segments > 1 {
+                h.flags = VirtioNetHeader.needsChecksum
+                h.gsoType = c.layout.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+                h.headerLength = UInt16(c.layout.headerLength)
+                h.gsoSize = UInt16(c.segmentSize)
+                h.checksumStart = UInt16(c.checksumStart)
+                h.checksumOffset = UInt16(c.checksumOffset)
+                count("gro-frames")
+            }
+            h.write(to: tapBatch.room(k), size: vnet)
+            tapBatch.setLength(k, vnet + frame.count)
+            k += 1
+            current = nil
+        }
+        for p in output.toInterfaces where p.interface == id {
+            let frame = p.buffer.readableBytes
+            if !captures.isEmpty, let name { capture(port: name, frame, now: now) }
+            if current?.append(frame) == true { continue }
+            finish()
+            if k == tapBatch.capacity { writeTapBatch(id, k); k = 0; tapBatch.resetAll() }
+            let room = tapBatch.room(k)
+            current = TCPOffload.Coalescer(first: frame, into: UnsafeMutableRawBufferPointer(rebasing: room[vnet...]))
+            if current == nil {
+                // Not coalescable: a zero header (nothing left to do) and the frame as it is.
+                guard vnet + frame.count <= room.count else { count("oversized-frames"); continue }
+                VirtioNetHeader().write(to: room, size: vnet)
+                UnsafeMutableRawBufferPointer(rebasing: room[vnet...]).copyMemory(from: frame)
+                tapBatch.setLength(k, vnet + frame.count)
+                k += 1
+            }
+        }
+        finish()
+        if k > 0 { writeTapBatch(id, k) }
     }
 
     func writeTapBatch(_ id: InterfaceID, _ k: Int) {
@@ -296,15 +432,41 @@ public final class Daemon {
         guard let s = sockets[port] else { return }
         var k = 0
         txBatch.resetAll()
+        // With offloads, consecutive datagrams to one peer share a slot as one UDP GSO send: equal
+        // sizes, the last one possibly shorter; the kernel cuts them apart again (each keeps its own HNA
+        // header, so every segment is a complete datagram).
+        var slotAddress: IPAddress?
+        var slotSegment = 0
+        var slotCount = 0
+        var slotBytes = 0
+        var slotClosed = false
         for d in output.toFabric where d.port == port {
-            if k == txBatch.capacity { sendBatch(s, k); k = 0; txBatch.resetAll() }
-            txBatch.set(k, bytes: d.buffer.readableBytes)
-            switch d.address {
-            case let .v4(a): txBatch.setAddress(k, .v4(a, port: port))
-            case let .v6(a): txBatch.setAddress(k, .v6(a, port: port))
+            let bytes = d.buffer.readableBytes
+            if offload, let a = slotAddress, a == d.address, !slotClosed, bytes.count <= slotSegment,
+               slotCount < Self.gsoMaxSegments, slotBytes + bytes.count <= Self.gsoMaxBytes {
+                UnsafeMutableRawBufferPointer(rebasing: txBatch.room(k - 1)[slotBytes...]).copyMemory(from: bytes)
+                slotBytes += bytes.count
+                slotCount += 1
+                slotClosed = bytes.count < slotSegment
+                txBatch.setLength(k - 1, slotBytes)
+                txBatch.setSegmentSize(k - 1, slotSegment)
+            } else {
+                if k == txBatch.capacity { sendBatch(s, k); k = 0; txBatch.resetAll() }
+                txBatch.set(k, bytes: bytes)
+                switch d.address {
+                case let .v4(a): txBatch.setAddress(k, .v4(a, port: port))
+                case let .v6(a): txBatch.setAddress(k, .v6(a, port: port))
+                }
+                k += 1
+                slotAddress = d.address
+                slotSegment = bytes.count
+                slotCount = 1
+                slotBytes = bytes.count
+                slotClosed = false
             }
-            capture(fabric: d.buffer.readableBytes, from: node.configuration.underlay, to: d.address, port: port, now: now)
-            k += 1
+            if !captures.isEmpty {
+                capture(fabric: bytes, from: node.configuration.underlay, to: d.address, port: port, now: now)
+            }
         }
         if k > 0 { sendBatch(s, k) }
     }
