@@ -45,9 +45,8 @@ extension Router {
             setupHead += 1
             let e = flows[id]
             guard e.state == .pending else { continue }
-            let vi = Int(e.key.vrf)
-            guard vi < vrfs.count, vrfs[vi] != nil else { continue }
-            let decision = vrfs[vi]!.policy.evaluate(e.key)
+            guard slot(e.key.vrf) >= 0 else { continue }
+            let decision = instances[slot(e.key.vrf)].policy.evaluate(e.key)
             let action: FlowAction = decision == .allow ? .forward : .drop
             flows.activate(id, action: action)
             let rkey = e.key.reversed
