@@ -108,6 +108,8 @@ public struct Router {
     /// Per-batch scratch (kept between calls so a batch allocates nothing).
     @usableFromInline var states: [PacketState] = []
     @usableFromInline var expiredScratch: [FlowID] = []
+    /// Sink for the flow-slot warming loads (kept so the optimiser cannot drop them).
+    @usableFromInline var lastWarmth: UInt64 = 0
 
     public init(configuration: RouterConfiguration = RouterConfiguration(), pool: PacketPool = PacketPool()) {
         self.configuration = configuration
