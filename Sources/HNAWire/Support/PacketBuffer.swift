@@ -54,11 +54,12 @@ public final class PacketBuffer {
     public static let defaultCapacity = 9216 + defaultHeadroom
 
     public init(capacity: Int = PacketBuffer.defaultCapacity, headroom: Int = PacketBuffer.defaultHeadroom) {
-        precondition(capacity > 0 && headroom >= 0 && headroom <= capacity)
+        precondition(capacity > 0 && headroom >= 0)
         self.capacity = capacity
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
         header = .allocate(capacity: 1)
-        header.initialize(to: Header(start: headroom, length: 0))
+        // Headroom is clamped like `reset` clamps it, so small buffers (tests, tools) need no special case.
+        header.initialize(to: Header(start: min(headroom, capacity), length: 0))
         metadata = .allocate(capacity: 1)
         metadata.initialize(to: PacketMetadata())
     }
