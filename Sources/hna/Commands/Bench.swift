@@ -5,7 +5,7 @@ import HNABench
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure HNA's datapath and models (figures in docs/benchmarks.md).",
-        subcommands: [BenchWire.self, BenchRouter.self]
+        subcommands: [BenchWire.self, BenchCore.self, BenchRouter.self]
     )
 }
 
@@ -28,6 +28,24 @@ struct BenchWire: ParsableCommand {
 
     func run() {
         output.emit(WireBench.run(seconds: seconds))
+    }
+}
+
+struct BenchCore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "core",
+        abstract: "Communications controller: cost per packet, and one rate-allocation round.")
+
+    @OptionGroup var output: BenchOutput
+    @Option(help: "Seconds to spend on each figure.") var seconds = 0.5
+    @Option(help: "Number of peers.") var peers = 1000
+
+    func validate() throws {
+        guard peers > 0 else { throw ValidationError("--peers must be positive") }
+    }
+
+    func run() {
+        output.emit(CoreBench.run(seconds: seconds, peers: peers))
     }
 }
 

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Runs the configuration tools (ip, tc, sysctl) the lab and the tests build networks with.
+///
+/// Netlink from Swift would avoid the process start-ups, but the commands are what an operator types to
+/// reproduce or inspect a setup, and set-up is not on the datapath.
+public enum Command {
+    /// Where the tools live: PATH first, then the sbin directories a non-login root shell may lack.
+    static func locate(_ tool: String) -> String? {
+        if tool.hasPrefix("/") { return tool }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let dirs = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        for d in dirs where FileManager.default.isExecutableFile(atPath: "\(d)/\(tool)") {
+            return "\(d)/\(tool)"
+        }
+        return nil
+    }
+
+    /// True when `tool` can be found.
+    public static func available(_ tool: String) -> Bool { locate(tool) != nil }
+
+    /// Runs `tool arguments...`, returns its standard output; throws `.command` with its standard
+    /// error when it exits non-zero or cannot start.
+    @discardableResult
+    public static func run(_ tool: String, _ arguments: [String]) throws(LinuxError) -> String {
+        let line = ([tool] + arguments).joined(separator: " ")
+        guard let exe = locate(tool) else {
+            throw .command(commandLine: line, status: 127, stderr: "\(tool): not found")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        do {
+            try p.run()
+        } catch {
+            throw .command(commandLine: line, status: 127, stderr: "\(error)")
+        }
+        // Drain stderr on another thread so neither pipe can fill up and stall the tool.
+        let errBox = OutputBox()
+        let reader = Thread { errBox.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let errData = errBox.wait()
+        let stdout = String(decoding: outData, as: UTF8.self)
+        guard p.terminationStatus == 0 else {
+            throw .command(commandLine: line, status: p.terminationStatus, stderr: String(decoding: errData, as: UTF8.self))
+        }
+        return stdout
+    }
+}
+
+/// Hands the stderr bytes from the reader thread back to the caller.
+private final class OutputBox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var data: Data?
+
+    func set(_ d: Data) {
+        condition.lock()
+        data = d
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() -> Data {
+        condition.lock()
+        defer { condition.unlock() }
+        while data == nil { condition.wait() }
+        return data!
+    }
+}
