@@ -80,7 +80,7 @@ extension Router {
                 s.targetInterface = i
                 target = UInt32(ifc.vrf)
             }
-            guard Int(target) < vrfs.count, vrfs[Int(target)] != nil else { return drop(b, &s, .unknownVRF, output: &output) }
+            guard target <= UInt32(VRFID.max), slot(VRFID(target)) >= 0 else { return drop(b, &s, .unknownVRF, output: &output) }
             s.vrf = VRFID(truncatingIfNeeded: target)
             s.vrfKnown = true
             b.meta.vrf = s.vrf
@@ -88,8 +88,8 @@ extension Router {
             return drop(b, &s, .malformedPacket, output: &output)
         }
         b.trimFront(offset)
-        vrfs[Int(s.vrf)]!.counters.rxPackets &+= 1
-        vrfs[Int(s.vrf)]!.counters.rxBytes &+= UInt64(b.length)
+        instances[slot(s.vrf)].counters.rxPackets &+= 1
+        instances[slot(s.vrf)].counters.rxBytes &+= UInt64(b.length)
         if vxlan {
             // A frame to a VM MAC is bridged (or, when the VNI named an interface, delivered as it is).
             classifyFrame(b, &s, output: &output)

@@ -57,8 +57,8 @@ extension Router {
                 .emit(into: h)
         }
         countNextHop(nextHop, b.length)
-        vrfs[Int(s.vrf)]!.counters.txPackets &+= 1
-        vrfs[Int(s.vrf)]!.counters.txBytes &+= UInt64(b.length)
+        instances[slot(s.vrf)].counters.txPackets &+= 1
+        instances[slot(s.vrf)].counters.txBytes &+= UInt64(b.length)
         let hash32 = UInt32(truncatingIfNeeded: s.hash >> 32)
         let d = TunnelDescriptor(peer: tunnel.peer, encapsulation: tunnel.encapsulation, priority: tunnel.priority,
                                  sourcePort: UDPHeader.entropySourcePort(flowHash: hash32), nextHop: nextHop,

@@ -12,14 +12,14 @@ extension Router {
         }
         interfaceCounters[Int(ingress)].rxPackets &+= 1
         interfaceCounters[Int(ingress)].rxBytes &+= UInt64(b.length)
-        guard Int(ifc.vrf) < vrfs.count, vrfs[Int(ifc.vrf)] != nil else {
+        guard slot(ifc.vrf) >= 0 else {
             return drop(b, &s, .unknownVRF, output: &output)
         }
         s.vrf = ifc.vrf
         s.vrfKnown = true
         b.meta.vrf = ifc.vrf
-        vrfs[Int(ifc.vrf)]!.counters.rxPackets &+= 1
-        vrfs[Int(ifc.vrf)]!.counters.rxBytes &+= UInt64(b.length)
+        instances[slot(ifc.vrf)].counters.rxPackets &+= 1
+        instances[slot(ifc.vrf)].counters.rxBytes &+= UInt64(b.length)
         classifyFrame(b, &s, output: &output)
     }
 
@@ -143,7 +143,7 @@ extension Router {
     mutating func drop(_ b: PacketBuffer, _ s: inout PacketState, _ reason: DropReason, output: inout RouterOutput) {
         s.next = .done
         drops.count(reason)
-        if s.vrfKnown, Int(s.vrf) < vrfs.count, vrfs[Int(s.vrf)] != nil { vrfs[Int(s.vrf)]!.counters.drops &+= 1 }
+        if s.vrfKnown, slot(s.vrf) >= 0 { instances[slot(s.vrf)].counters.drops &+= 1 }
         let i = Int(b.meta.ingressInterface)
         if i < interfaceCounters.count { interfaceCounters[i].drops &+= 1 }
         if b.meta.trace { trace(b, .drop, reason.name, output: &output) }

@@ -43,6 +43,13 @@ extension Router {
             default: break
             }
         }
+        // Hash every packet and touch its flow slot first: the batch's cache misses overlap.
+        var warmth: UInt64 = 0
+        for i in batch.indices where st[i].next == .flow {
+            st[i].hash = st[i].key.hash
+            warmth ^= flows.warm(hash: st[i].hash)
+        }
+        lastWarmth = warmth
         for i in batch.indices where st[i].next == .flow {
             flowStage(batch[i], &st[i], now: now, output: &output)
         }
@@ -57,7 +64,6 @@ extension Router {
     /// entry and queues it for the slow path; packets of a pending flow are held (bounded).
     @inline(__always)
     mutating func flowStage(_ b: PacketBuffer, _ s: inout PacketState, now: UInt64, output: inout RouterOutput) {
-        s.hash = s.key.hash
         b.meta.flowHash = UInt32(truncatingIfNeeded: s.hash >> 32)
         if let id = flows.find(s.key, hash: s.hash) {
             s.flow = id
@@ -101,7 +107,7 @@ extension Router {
             nh = lookupRoute(s)
             if nh == 0 { return drop(b, &s, .noRoute, output: &output) }
         } else {
-            guard let n = vrfs[Int(s.vrf)]!.bridge[s.destinationMAC] else {
+            guard let n = instances[slot(s.vrf)].bridge[s.destinationMAC] else {
                 return drop(b, &s, .noBridgeEntry, output: &output)
             }
             nh = n
@@ -144,9 +150,9 @@ extension Router {
         // Through the array element in place: binding the instance to a local would copy (and retain)
         // its tables on every packet.
         if s.isIPv6 {
-            return vrfs[Int(s.vrf)]!.ipv6.lookup(IPv6Address(high: s.key.destinationHigh, low: s.key.destinationLow))
+            return instances[slot(s.vrf)].ipv6.lookup(IPv6Address(high: s.key.destinationHigh, low: s.key.destinationLow))
         }
-        return vrfs[Int(s.vrf)]!.ipv4.lookup(IPv4Address(rawValue: UInt32(truncatingIfNeeded: s.key.destinationLow)))
+        return instances[slot(s.vrf)].ipv4.lookup(IPv4Address(rawValue: UInt32(truncatingIfNeeded: s.key.destinationLow)))
     }
 
     @inline(__always)
@@ -202,8 +208,8 @@ extension Router {
         countNextHop(nextHop, b.length)
         interfaceCounters[Int(interface)].txPackets &+= 1
         interfaceCounters[Int(interface)].txBytes &+= UInt64(b.length)
-        vrfs[Int(s.vrf)]!.counters.txPackets &+= 1
-        vrfs[Int(s.vrf)]!.counters.txBytes &+= UInt64(b.length)
+        instances[slot(s.vrf)].counters.txPackets &+= 1
+        instances[slot(s.vrf)].counters.txBytes &+= UInt64(b.length)
         s.next = .done
         trace(b, .rewrite, "deliver to interface \(interface)", output: &output)
         output.toInterfaces.append(InterfacePacket(interface: interface, buffer: b))

@@ -79,7 +79,10 @@ public struct Router {
     /// buffers it consumed. Drivers should take their receive buffers from here too.
     public let pool: PacketPool
 
-    @usableFromInline var vrfs: [RoutingInstance?] = []
+    /// VRF id → index in `instances`, -1 for none. Dense instances (no optionals) let the datapath
+    /// reach a VRF's tables and counters in place, without copying the instance.
+    @usableFromInline var vrfSlots: [Int32] = []
+    @usableFromInline var instances: [RoutingInstance] = []
     @usableFromInline var interfaces: [InterfaceConfiguration?] = []
     public internal(set) var interfaceCounters: [TrafficCounters] = []
     public internal(set) var nextHops = NextHopTable()
@@ -105,6 +108,8 @@ public struct Router {
     /// Per-batch scratch (kept between calls so a batch allocates nothing).
     @usableFromInline var states: [PacketState] = []
     @usableFromInline var expiredScratch: [FlowID] = []
+    /// Sink for the flow-slot warming loads (kept so the optimiser cannot drop them).
+    @usableFromInline var lastWarmth: UInt64 = 0
 
     public init(configuration: RouterConfiguration = RouterConfiguration(), pool: PacketPool = PacketPool()) {
         self.configuration = configuration
@@ -122,28 +127,37 @@ public struct Router {
     /// Creates or reconfigures a VRF (routes are kept when it exists).
     public mutating func addVRF(_ id: VRFID, gatewayIPv4: [IPv4Address] = [], gatewayIPv6: [IPv6Address] = [],
                                 policy: Policy = .allowAll) {
-        if Int(id) >= vrfs.count { vrfs.append(contentsOf: repeatElement(nil, count: Int(id) + 1 - vrfs.count)) }
-        if vrfs[Int(id)] != nil {
-            vrfs[Int(id)]!.gatewayIPv4 = gatewayIPv4
-            vrfs[Int(id)]!.gatewayIPv6 = gatewayIPv6
-            vrfs[Int(id)]!.policy = policy
+        if Int(id) >= vrfSlots.count { vrfSlots.append(contentsOf: repeatElement(-1, count: Int(id) + 1 - vrfSlots.count)) }
+        let k = slot(id)
+        if k >= 0 {
+            instances[k].gatewayIPv4 = gatewayIPv4
+            instances[k].gatewayIPv6 = gatewayIPv6
+            instances[k].policy = policy
         } else {
-            vrfs[Int(id)] = RoutingInstance(id: id, policy: policy, gatewayIPv4: gatewayIPv4, gatewayIPv6: gatewayIPv6)
+            vrfSlots[Int(id)] = Int32(instances.count)
+            instances.append(RoutingInstance(id: id, policy: policy, gatewayIPv4: gatewayIPv4, gatewayIPv6: gatewayIPv6))
         }
+    }
+
+    /// The index of VRF `id` in `instances`, or -1.
+    @usableFromInline @inline(__always)
+    func slot(_ id: VRFID) -> Int {
+        Int(id) < vrfSlots.count ? Int(vrfSlots[Int(id)]) : -1
     }
 
     /// The VRF's state (routes, policy, counters), nil if it does not exist.
     public func vrf(_ id: VRFID) -> RoutingInstance? {
-        Int(id) < vrfs.count ? vrfs[Int(id)] : nil
+        let k = slot(id)
+        return k >= 0 ? instances[k] : nil
     }
 
-    public var vrfCount: Int { vrfs.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+    public var vrfCount: Int { instances.count }
 
     /// Replaces a VRF's policy. Existing flows keep their decision until they age out (as in tf-vrouter,
     /// where a policy change re-evaluates flows from the agent, not the datapath).
     public mutating func setPolicy(_ vrf: VRFID, _ policy: Policy) {
-        precondition(self.vrf(vrf) != nil, "unknown VRF \(vrf)")
-        vrfs[Int(vrf)]!.policy = policy
+        precondition(slot(vrf) >= 0, "unknown VRF \(vrf)")
+        instances[slot(vrf)].policy = policy
     }
 
     public mutating func addInterface(_ id: InterfaceID, _ config: InterfaceConfiguration) {
@@ -164,36 +178,36 @@ public struct Router {
     public mutating func setNextHop(_ id: NextHopID, _ nh: NextHop) { nextHops.set(id, nh) }
 
     public mutating func addRoute(_ vrf: VRFID, _ prefix: IPv4Prefix, nextHop: NextHopID) {
-        precondition(self.vrf(vrf) != nil && nextHops[nextHop] != nil)
-        vrfs[Int(vrf)]!.ipv4.add(prefix, nextHop: nextHop)
+        precondition(slot(vrf) >= 0 && nextHops[nextHop] != nil)
+        instances[slot(vrf)].ipv4.add(prefix, nextHop: nextHop)
     }
 
     public mutating func addRoute(_ vrf: VRFID, _ prefix: IPv6Prefix, nextHop: NextHopID) {
-        precondition(self.vrf(vrf) != nil && nextHops[nextHop] != nil)
-        vrfs[Int(vrf)]!.ipv6.add(prefix, nextHop: nextHop)
+        precondition(slot(vrf) >= 0 && nextHops[nextHop] != nil)
+        instances[slot(vrf)].ipv6.add(prefix, nextHop: nextHop)
     }
 
     @discardableResult
     public mutating func removeRoute(_ vrf: VRFID, _ prefix: IPv4Prefix) -> NextHopID? {
-        guard self.vrf(vrf) != nil else { return nil }
-        return vrfs[Int(vrf)]!.ipv4.remove(prefix)
+        guard slot(vrf) >= 0 else { return nil }
+        return instances[slot(vrf)].ipv4.remove(prefix)
     }
 
     @discardableResult
     public mutating func removeRoute(_ vrf: VRFID, _ prefix: IPv6Prefix) -> NextHopID? {
-        guard self.vrf(vrf) != nil else { return nil }
-        return vrfs[Int(vrf)]!.ipv6.remove(prefix)
+        guard slot(vrf) >= 0 else { return nil }
+        return instances[slot(vrf)].ipv6.remove(prefix)
     }
 
     /// Adds an L2 entry: frames to `mac` that are not addressed to the gateway are bridged to `nextHop`.
     public mutating func addBridgeEntry(_ vrf: VRFID, _ mac: MACAddress, nextHop: NextHopID) {
-        precondition(self.vrf(vrf) != nil && nextHops[nextHop] != nil)
-        vrfs[Int(vrf)]!.bridge[mac] = nextHop
+        precondition(slot(vrf) >= 0 && nextHops[nextHop] != nil)
+        instances[slot(vrf)].bridge[mac] = nextHop
     }
 
     public mutating func removeBridgeEntry(_ vrf: VRFID, _ mac: MACAddress) {
-        guard self.vrf(vrf) != nil else { return }
-        vrfs[Int(vrf)]!.bridge[mac] = nil
+        guard slot(vrf) >= 0 else { return }
+        instances[slot(vrf)].bridge[mac] = nil
     }
 
     /// Maps an incoming MPLS label (MPLS-over-GRE and MPLS-over-UDP) to a VRF or an interface.

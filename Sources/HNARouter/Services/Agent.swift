@@ -11,6 +11,7 @@ extension Router {
         guard Int(e.heldCount) < configuration.maxHeldPerFlow, let slot = holdFree.popLast() else {
             return drop(b, &s, .holdQueueFull, output: &output)
         }
+        // The held state resumes at the forward stage once the flow is set up.
         s.next = .forward
         holdBuffers[Int(slot)] = b
         holdStates[Int(slot)] = s
@@ -45,18 +46,16 @@ extension Router {
             setupHead += 1
             let e = flows[id]
             guard e.state == .pending else { continue }
-            let vi = Int(e.key.vrf)
-            guard vi < vrfs.count, vrfs[vi] != nil else { continue }
-            let decision = vrfs[vi]!.policy.evaluate(e.key)
+            guard slot(e.key.vrf) >= 0 else { continue }
+            let decision = instances[slot(e.key.vrf)].policy.evaluate(e.key)
             let action: FlowAction = decision == .allow ? .forward : .drop
             flows.activate(id, action: action)
             let rkey = e.key.reversed
             let rhash = rkey.hash
             if let r = flows.find(rkey, hash: rhash) {
-                // Both directions started at once: one decision for the connection.
-                if flows[r].state == .pending { flows.activate(r, action: action) } else if flows[r].reverse == .max {
-                    flows.activate(r, action: action)
-                }
+                // The reverse entry exists: both directions started at once (it is pending too), or it
+                // outlived its own pair. Either way this connection gets one decision.
+                flows.activate(r, action: action)
                 flows.pair(id, r)
             } else if let r = flows.insert(rkey, hash: rhash, state: .active, action: action, now: now) {
                 flows.pair(id, r)
@@ -65,7 +64,8 @@ extension Router {
             done += 1
             released.removeAll(keepingCapacity: true)
             takeHeld(id, into: &released)
-            if let r = Optional(flows[id].reverse), r != .max, flows[r].heldCount > 0 { takeHeld(r, into: &released) }
+            let r = flows[id].reverse
+            if r != .max, flows[r].heldCount > 0 { takeHeld(r, into: &released) }
             for (b, state) in released {
                 var s = state
                 trace(b, .slowPath, "flow \(s.flow) set up: \(action == .forward ? "allow" : "deny")", output: &output)

@@ -4,7 +4,7 @@ extension Router {
     /// Whether the router answers for `target` in `vrf`: it is a gateway address, or the VRF routes it
     /// to a VM (local port, tunnel or ECMP group) other than the asking port. Answering with the gateway
     /// MAC for remote VMs is what lets the overlay work without flooding (tf-vrouter's proxy ARP).
-    func answersFor(_ v: RoutingInstance, route nh: NextHopID, askedBy ingress: InterfaceID) -> Bool {
+    func answersFor(route nh: NextHopID, askedBy ingress: InterfaceID) -> Bool {
         guard nh != 0 else { return false }
         let c = nextHops.compiled[Int(nh)]
         switch c.kind {
@@ -27,7 +27,7 @@ extension Router {
         let ingress = b.meta.ingressInterface
         guard request.operation == .request, request.targetIP != request.senderIP,
               v.gatewayIPv4.contains(request.targetIP)
-              || answersFor(v, route: v.ipv4.lookup(request.targetIP), askedBy: ingress)
+              || answersFor(route: v.ipv4.lookup(request.targetIP), askedBy: ingress)
         else { return drop(b, &s, .neighborUnanswered, output: &output) }
         let reply = request.reply(with: configuration.gatewayMAC)
         b.reset()
@@ -66,7 +66,7 @@ extension Router {
         }
         let ingress = b.meta.ingressInterface
         let isGateway = v.gatewayIPv6.contains(target)
-        guard target != asker, isGateway || answersFor(v, route: v.ipv6.lookup(target), askedBy: ingress) else {
+        guard target != asker, isGateway || answersFor(route: v.ipv6.lookup(target), askedBy: ingress) else {
             return drop(b, &s, .neighborUnanswered, output: &output)
         }
         // Duplicate address detection asks from "::": the answer goes to all nodes, unsolicited.

@@ -10,14 +10,42 @@ public final class PacketBuffer {
     /// Total bytes of storage: headroom + data + tailroom.
     public let capacity: Int
     @usableFromInline let storage: UnsafeMutableRawPointer
+    /// Offsets and metadata live behind a pointer, not in stored `var`s: a class's stored properties get
+    /// a dynamic exclusivity check on every access, which on the datapath (a dozen accesses per packet
+    /// per stage) cost more than the work itself.
+    @usableFromInline let header: UnsafeMutablePointer<Header>
+    @usableFromInline let metadata: UnsafeMutablePointer<PacketMetadata>
+
+    @usableFromInline
+    struct Header {
+        @usableFromInline var start: Int
+        @usableFromInline var length: Int
+
+        @inlinable init(start: Int, length: Int) {
+            self.start = start
+            self.length = length
+        }
+    }
+
     /// Offset of the first data byte; everything before it is headroom.
-    @inlinable public var start: Int { _start }
+    @inlinable public var start: Int { header.pointee.start }
     /// Number of data bytes.
-    @inlinable public var length: Int { _length }
-    @usableFromInline var _start: Int
-    @usableFromInline var _length: Int
+    @inlinable public var length: Int { header.pointee.length }
+    @inlinable var _start: Int {
+        get { header.pointee.start }
+        set { header.pointee.start = newValue }
+    }
+
+    @inlinable var _length: Int {
+        get { header.pointee.length }
+        set { header.pointee.length = newValue }
+    }
+
     /// Per-packet datapath state, reset by `reset(headroom:)`.
-    public var meta = PacketMetadata()
+    @inlinable public var meta: PacketMetadata {
+        get { metadata.pointee }
+        set { metadata.pointee = newValue }
+    }
 
     /// Room for outer IPv6 (40) + UDP (8) + an HNA header with acks and NACKs + VXLAN (8) + a re-written
     /// inner Ethernet header, with margin: tunnel headers never need a copy.
@@ -26,14 +54,23 @@ public final class PacketBuffer {
     public static let defaultCapacity = 9216 + defaultHeadroom
 
     public init(capacity: Int = PacketBuffer.defaultCapacity, headroom: Int = PacketBuffer.defaultHeadroom) {
-        precondition(capacity > 0 && headroom >= 0 && headroom <= capacity)
+        precondition(capacity > 0 && headroom >= 0)
         self.capacity = capacity
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
-        _start = headroom
-        _length = 0
+        header = .allocate(capacity: 1)
+        // Headroom is clamped like `reset` clamps it, so small buffers (tests, tools) need no special case.
+        header.initialize(to: Header(start: min(headroom, capacity), length: 0))
+        metadata = .allocate(capacity: 1)
+        metadata.initialize(to: PacketMetadata())
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        header.deinitialize(count: 1)
+        header.deallocate()
+        metadata.deinitialize(count: 1)
+        metadata.deallocate()
+        storage.deallocate()
+    }
 
     /// Bytes available in front of the data.
     @inlinable public var headroom: Int { start }
@@ -50,9 +87,8 @@ public final class PacketBuffer {
     /// Empties the buffer for reuse and clears its metadata.
     @inlinable
     public func reset(headroom: Int = PacketBuffer.defaultHeadroom) {
-        _start = min(headroom, capacity)
-        _length = 0
-        meta = PacketMetadata()
+        header.pointee = Header(start: min(headroom, capacity), length: 0)
+        metadata.pointee = PacketMetadata()
     }
 
     /// Grows the data by `count` bytes at the front and returns them (uninitialised) for the caller to
