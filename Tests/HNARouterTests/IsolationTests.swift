@@ -7,13 +7,9 @@ import Testing
 /// every tenant uses the same address space, random packets from every port and from the fabric, and
 /// every delivery checked against the tenant it came from.
 @Suite struct IsolationTests {
-    #if DEBUG
-    /// Debug builds run a tenth of the packets to stay within a few seconds; `swift test -c release`
-    /// runs the full million.
-    static let packets = 100_000
-    #else
+    /// A million, as the issue asks, in every build (CI runs debug: about 20 s, in parallel with the
+    /// other suites).
     static let packets = 1_000_000
-    #endif
 
     @Test func randomPacketsNeverCrossVRFs() throws {
         var rng = SplitMix64(seed: 0x150_1A7E)
