@@ -31,6 +31,14 @@ public final class Daemon {
     var nextPortID: InterfaceID = 1
     var sockets: [UInt16: UDPSocket] = [:]
     var socketRegistrations: [UInt16: EventLoop.Registration] = [:]
+    /// Sending sockets on ports in the entropy range, chosen per datagram by its flow's entropy port
+    /// (Underlay.swift).
+    var entropyPool: [UDPSocket] = []
+    /// The raw GRE socket, open while a network uses MPLS-over-GRE.
+    var gre: RawIPSocket?
+    var greRegistration: EventLoop.Registration?
+    /// Where each of `output.toFabric` leaves (reused per flush).
+    var senders: [Sender] = []
 
     /// Reused batches: one for reads, one for underlay sends, one for TAP writes.
     let rxBatch: PacketBatch
@@ -139,6 +147,8 @@ public final class Daemon {
             sockets[port] = s
             socketRegistrations[port] = try loop.register(fd: s.fd) { [unowned self] _, now in readSocket(port, now: now) }
         }
+        try openEntropyPool()
+        try openGRE()
     }
 
     func openPort(_ name: String, id: InterfaceID) throws {
@@ -163,6 +173,7 @@ public final class Daemon {
             s.close()
         }
         sockets = [:]
+        closeUnderlayExtras()
         control?.close()
         metrics?.close()
         for c in captures { c.finish() }
@@ -222,8 +233,9 @@ public final class Daemon {
             case let .v4(a, _): address = .v4(a)
             case let .v6(a, _, _): address = .v6(a)
             }
-            capture(fabric: UnsafeRawBufferPointer(rxBatch[i]), from: address, to: node.configuration.underlay, port: port, now: now)
-            inDatagrams.append(FabricDatagram(address: address, port: port, buffer: b))
+            capture(fabric: UnsafeRawBufferPointer(rxBatch[i]), from: address, to: node.configuration.underlay,
+                    transport: .udp, sourcePort: from.port, port: port, now: now)
+            inDatagrams.append(FabricDatagram(address: address, port: port, buffer: b, sourcePort: from.port))
         }
         node.processFromFabric(inDatagrams, now: now, output: &output)
         flush(now: now)
@@ -246,9 +258,7 @@ public final class Daemon {
     func flush(now: UInt64) {
         if !output.traces.isEmpty { collectTraces(output.traces) }
         if !output.toInterfaces.isEmpty { writeTaps(now: now) }
-        if !output.toFabric.isEmpty {
-            for port in sockets.keys { sendDatagrams(port: port, now: now) }
-        }
+        if !output.toFabric.isEmpty { sendFabric(now: now) }
         node.recycle(&output)
         followDeadline()
         updateBackPressure()
@@ -292,24 +302,7 @@ public final class Daemon {
         }
     }
 
-    func sendDatagrams(port: UInt16, now: UInt64) {
-        guard let s = sockets[port] else { return }
-        var k = 0
-        txBatch.resetAll()
-        for d in output.toFabric where d.port == port {
-            if k == txBatch.capacity { sendBatch(s, k); k = 0; txBatch.resetAll() }
-            txBatch.set(k, bytes: d.buffer.readableBytes)
-            switch d.address {
-            case let .v4(a): txBatch.setAddress(k, .v4(a, port: port))
-            case let .v6(a): txBatch.setAddress(k, .v6(a, port: port))
-            }
-            capture(fabric: d.buffer.readableBytes, from: node.configuration.underlay, to: d.address, port: port, now: now)
-            k += 1
-        }
-        if k > 0 { sendBatch(s, k) }
-    }
-
-    func sendBatch(_ s: UDPSocket, _ k: Int) {
+    func sendBatch(_ s: some UnderlaySender, _ k: Int) {
         txBatch.count = k
         do {
             let r = try s.send(txBatch, range: 0 ..< k)
@@ -453,16 +446,21 @@ public final class Daemon {
         finishCaptures()
     }
 
-    func capture(fabric bytes: UnsafeRawBufferPointer, from: IPAddress, to: IPAddress, port: UInt16, now: UInt64) {
+    func capture(fabric bytes: UnsafeRawBufferPointer, from: IPAddress, to: IPAddress, transport: FabricTransport,
+                 sourcePort: UInt16, port: UInt16, now: UInt64) {
         guard !captures.isEmpty, captures.contains(where: { $0.target == "fabric" }) else { return }
-        // The kernel owns the outer IP/UDP headers; write equivalent ones so the capture dissects.
-        var frame: [UInt8] = UDPHeader(sourcePort: port, destinationPort: port, payloadLength: bytes.count).emitted()
+        // The kernel owns the outer IP (and UDP) headers; write equivalent ones so the capture dissects.
+        var frame: [UInt8] = []
+        if transport == .udp {
+            frame = UDPHeader(sourcePort: sourcePort, destinationPort: port, payloadLength: bytes.count).emitted()
+        }
         frame.append(contentsOf: bytes)
+        let proto: IPProtocol = transport == .udp ? .udp : .gre
         switch (from, to) {
         case let (.v4(s), .v4(d)):
-            frame = IPv4Header(source: s, destination: d, protocol: .udp, payloadLength: frame.count).emitted() + frame
+            frame = IPv4Header(source: s, destination: d, protocol: proto, payloadLength: frame.count).emitted() + frame
         case let (.v6(s), .v6(d)):
-            frame = IPv6Header(source: s, destination: d, nextHeader: .udp, payloadLength: UInt16(frame.count)).emitted() + frame
+            frame = IPv6Header(source: s, destination: d, nextHeader: proto, payloadLength: UInt16(frame.count)).emitted() + frame
         default: return
         }
         frame.withUnsafeBytes { raw in for c in captures where c.target == "fabric" { c.add(raw, now: now) } }

@@ -169,13 +169,14 @@ struct DaemonTests {
         hna: {name: h1, underlay: 10.0.0.1}
         networks:
           - {name: b, vrf: 1, vni: 1, label: 100, encapsulation: mpls-gre}
+          - {name: c, vrf: 2, vni: 2, label: 101, encapsulation: mpls-tcp}
         """
         do {
             _ = try DaemonConfiguration.parse(gre, file: "g.yaml")
-            Issue.record("mpls-gre accepted")
+            Issue.record("mpls-tcp accepted")
         } catch {
-            #expect(error.description.hasPrefix("g.yaml:3:"))
-            #expect(error.description.contains("mpls-gre"))
+            #expect(error.description.hasPrefix("g.yaml:4:"), "mpls-gre is accepted, the unknown one refused")
+            #expect(error.description.contains("mpls-tcp"))
         }
     }
 }
