@@ -217,8 +217,7 @@ struct ConfigReader {
                 switch try string(e, "network.encapsulation") {
                 case "vxlan": encapsulation = .vxlan
                 case "mpls-udp": encapsulation = .mplsOverUDP
-                case "mpls-gre":
-                    throw fail(e, "network '\(nn)': mpls-gre is not supported by the daemon (it needs a raw GRE socket); use mpls-udp or vxlan")
+                case "mpls-gre": encapsulation = .mplsOverGRE
                 case let s: throw fail(e, "network '\(nn)': encapsulation '\(s)' is not one of vxlan, mpls-udp, mpls-gre")
                 }
             }

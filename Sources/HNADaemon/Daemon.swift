@@ -31,6 +31,14 @@ public final class Daemon {
     var nextPortID: InterfaceID = 1
     var sockets: [UInt16: UDPSocket] = [:]
     var socketRegistrations: [UInt16: EventLoop.Registration] = [:]
+    /// Sending sockets on ports in the entropy range, chosen per datagram by its flow's entropy port
+    /// (Underlay.swift).
+    var entropyPool: [UDPSocket] = []
+    /// The raw GRE socket, open while a network uses MPLS-over-GRE.
+    var gre: RawIPSocket?
+    var greRegistration: EventLoop.Registration?
+    /// Where each of `output.toFabric` leaves (reused per flush).
+    var senders: [Sender] = []
 
     /// Reused batches: one for reads, one for underlay sends, one for TAP writes. With offloads every
     /// slot holds a 64 KiB super-frame or GSO/GRO burst (docs/daemon.md, "Offloads").
@@ -157,6 +165,8 @@ public final class Daemon {
             sockets[port] = s
             socketRegistrations[port] = try loop.register(fd: s.fd) { [unowned self] _, now in readSocket(port, now: now) }
         }
+        try openEntropyPool()
+        try openGRE()
     }
 
     func openPort(_ name: String, id: InterfaceID) throws {
@@ -182,6 +192,7 @@ public final class Daemon {
             s.close()
         }
         sockets = [:]
+        closeUnderlayExtras()
         control?.close()
         metrics?.close()
         for c in captures { c.finish() }
@@ -307,9 +318,10 @@ public final class Daemon {
                     continue
                 }
                 if !captures.isEmpty {
-                    capture(fabric: datagram, from: address, to: node.configuration.underlay, port: port, now: now)
+                    capture(fabric: datagram, from: address, to: node.configuration.underlay,
+                            transport: .udp, sourcePort: from.port, port: port, now: now)
                 }
-                inDatagrams.append(FabricDatagram(address: address, port: port, buffer: b))
+                inDatagrams.append(FabricDatagram(address: address, port: port, buffer: b, sourcePort: from.port))
                 if inDatagrams.count >= Self.nodeBatch {
                     node.processFromFabric(inDatagrams, now: now, output: &output)
                     inDatagrams.removeAll(keepingCapacity: true)
@@ -337,9 +349,7 @@ public final class Daemon {
     func flush(now: UInt64) {
         if !output.traces.isEmpty { collectTraces(output.traces) }
         if !output.toInterfaces.isEmpty { writeTaps(now: now) }
-        if !output.toFabric.isEmpty {
-            for port in sockets.keys { sendDatagrams(port: port, now: now) }
-        }
+        if !output.toFabric.isEmpty { sendFabric(now: now) }
         node.recycle(&output)
         followDeadline()
         updateBackPressure()
@@ -428,50 +438,7 @@ public final class Daemon {
         }
     }
 
-    func sendDatagrams(port: UInt16, now: UInt64) {
-        guard let s = sockets[port] else { return }
-        var k = 0
-        txBatch.resetAll()
-        // With offloads, consecutive datagrams to one peer share a slot as one UDP GSO send: equal
-        // sizes, the last one possibly shorter; the kernel cuts them apart again (each keeps its own HNA
-        // header, so every segment is a complete datagram).
-        var slotAddress: IPAddress?
-        var slotSegment = 0
-        var slotCount = 0
-        var slotBytes = 0
-        var slotClosed = false
-        for d in output.toFabric where d.port == port {
-            let bytes = d.buffer.readableBytes
-            if offload, let a = slotAddress, a == d.address, !slotClosed, bytes.count <= slotSegment,
-               slotCount < Self.gsoMaxSegments, slotBytes + bytes.count <= Self.gsoMaxBytes {
-                UnsafeMutableRawBufferPointer(rebasing: txBatch.room(k - 1)[slotBytes...]).copyMemory(from: bytes)
-                slotBytes += bytes.count
-                slotCount += 1
-                slotClosed = bytes.count < slotSegment
-                txBatch.setLength(k - 1, slotBytes)
-                txBatch.setSegmentSize(k - 1, slotSegment)
-            } else {
-                if k == txBatch.capacity { sendBatch(s, k); k = 0; txBatch.resetAll() }
-                txBatch.set(k, bytes: bytes)
-                switch d.address {
-                case let .v4(a): txBatch.setAddress(k, .v4(a, port: port))
-                case let .v6(a): txBatch.setAddress(k, .v6(a, port: port))
-                }
-                k += 1
-                slotAddress = d.address
-                slotSegment = bytes.count
-                slotCount = 1
-                slotBytes = bytes.count
-                slotClosed = false
-            }
-            if !captures.isEmpty {
-                capture(fabric: bytes, from: node.configuration.underlay, to: d.address, port: port, now: now)
-            }
-        }
-        if k > 0 { sendBatch(s, k) }
-    }
-
-    func sendBatch(_ s: UDPSocket, _ k: Int) {
+    func sendBatch(_ s: some UnderlaySender, _ k: Int) {
         txBatch.count = k
         do {
             let r = try s.send(txBatch, range: 0 ..< k)
@@ -615,16 +582,21 @@ public final class Daemon {
         finishCaptures()
     }
 
-    func capture(fabric bytes: UnsafeRawBufferPointer, from: IPAddress, to: IPAddress, port: UInt16, now: UInt64) {
+    func capture(fabric bytes: UnsafeRawBufferPointer, from: IPAddress, to: IPAddress, transport: FabricTransport,
+                 sourcePort: UInt16, port: UInt16, now: UInt64) {
         guard !captures.isEmpty, captures.contains(where: { $0.target == "fabric" }) else { return }
-        // The kernel owns the outer IP/UDP headers; write equivalent ones so the capture dissects.
-        var frame: [UInt8] = UDPHeader(sourcePort: port, destinationPort: port, payloadLength: bytes.count).emitted()
+        // The kernel owns the outer IP (and UDP) headers; write equivalent ones so the capture dissects.
+        var frame: [UInt8] = []
+        if transport == .udp {
+            frame = UDPHeader(sourcePort: sourcePort, destinationPort: port, payloadLength: bytes.count).emitted()
+        }
         frame.append(contentsOf: bytes)
+        let proto: IPProtocol = transport == .udp ? .udp : .gre
         switch (from, to) {
         case let (.v4(s), .v4(d)):
-            frame = IPv4Header(source: s, destination: d, protocol: .udp, payloadLength: frame.count).emitted() + frame
+            frame = IPv4Header(source: s, destination: d, protocol: proto, payloadLength: frame.count).emitted() + frame
         case let (.v6(s), .v6(d)):
-            frame = IPv6Header(source: s, destination: d, nextHeader: .udp, payloadLength: UInt16(frame.count)).emitted() + frame
+            frame = IPv6Header(source: s, destination: d, nextHeader: proto, payloadLength: UInt16(frame.count)).emitted() + frame
         default: return
         }
         frame.withUnsafeBytes { raw in for c in captures where c.target == "fabric" { c.add(raw, now: now) } }

@@ -102,6 +102,12 @@ public final class UDPSocket {
     /// Blocking sockets wait for the first datagram only, then take whatever else is queued.
     @discardableResult
     public func receive(into batch: PacketBatch, maxCount: Int? = nil) throws(LinuxError) -> Int {
+        try Self.receive(fd: fd, subject: subject, into: batch, maxCount: maxCount)
+    }
+
+    /// The recvmmsg loop, shared with `RawIPSocket` (same batch calls, other socket type).
+    static func receive(fd: Int32, subject: @autoclosure () -> String, into batch: PacketBatch,
+                        maxCount: Int?) throws(LinuxError) -> Int {
         let n = min(maxCount ?? batch.capacity, batch.capacity)
         batch.prepareReceive(n)
         var total = 0
@@ -109,7 +115,7 @@ public final class UDPSocket {
         while total < n {
             let want = UInt32(min(n - total, Int(HNA_BATCH_MAX)))
             let r = try LinuxError.check(
-                hna_recvmmsg(fd, batch.messages + total, want, total == 0 ? 0 : 1), subject, "recvmmsg")
+                hna_recvmmsg(fd, batch.messages + total, want, total == 0 ? 0 : 1), subject(), "recvmmsg")
             total += Int(r)
             if r < want { break }
         }
@@ -121,6 +127,12 @@ public final class UDPSocket {
     /// sendmmsg. Throws only when the socket itself is unusable (closed, not a socket); see `SendResult`.
     @discardableResult
     public func send(_ batch: PacketBatch, range: Range<Int>? = nil) throws(LinuxError) -> SendResult {
+        try Self.send(fd: fd, subject: subject, batch, range: range)
+    }
+
+    /// The sendmmsg loop, shared with `RawIPSocket`.
+    static func send(fd: Int32, subject: @autoclosure () -> String, _ batch: PacketBatch,
+                     range: Range<Int>?) throws(LinuxError) -> SendResult {
         let range = range ?? 0 ..< batch.count
         precondition(range.lowerBound >= 0 && range.upperBound <= batch.capacity, "range outside the batch")
         var result = SendResult(next: range.lowerBound)
@@ -134,7 +146,7 @@ public final class UDPSocket {
             } else if r == 0 {
                 break  // would block: the caller waits for writability and resends from `next`
             } else if UDPSocket.socketFatal(-r) {
-                throw .system(subject: subject, operation: "sendmmsg", errno: -r)
+                throw .system(subject: subject(), operation: "sendmmsg", errno: -r)
             } else {
                 // The kernel reports an error only for the first message of a call: drop that one.
                 result.failed += 1

@@ -218,8 +218,8 @@ public struct HNANode {
         finish(now: now, output: &output)
     }
 
-    /// Datagrams from the underlay: each buffer holds a UDP payload, `address` its source and `port` the
-    /// UDP destination port it arrived on.
+    /// Datagrams from the underlay: each buffer holds a UDP payload (`port` the UDP destination port it
+    /// arrived on) or a GRE packet (`transport == .gre`), `address` its source.
     public mutating func processFromFabric(_ batch: [FabricDatagram], now: UInt64, output: inout NodeOutput) {
         fabricBatch.removeAll(keepingCapacity: true)
         for d in batch {
@@ -231,13 +231,18 @@ public struct HNANode {
             }
             peers[pi].counters.rxPackets &+= 1
             peers[pi].counters.rxBytes &+= UInt64(b.length)
+            if d.transport == .gre {
+                receiveGRE(b, from: d.address, peer: pi, now: now, output: &output)
+                continue
+            }
             switch d.port {
             case WellKnownPort.hna:
-                receiveHNA(b, peer: pi, now: now, output: &output)
+                receiveHNA(b, peer: pi, transport: .udp, now: now, output: &output)
             case WellKnownPort.vxlan, WellKnownPort.mplsOverUDP:
                 // A plain tunnel packet: the router parses from the outer IP header, which the kernel
                 // has stripped, so write one back in the headroom (a few dozen bytes, no copy of data).
-                if toRouter(b, from: d.address, port: d.port) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
+                let e: Encapsulation = d.port == WellKnownPort.vxlan ? .vxlan : .mplsOverUDP
+                if toRouter(b, from: d.address, encapsulation: e) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
             default:
                 drop(b, .unknownPort, output: &output)
             }
@@ -277,7 +282,32 @@ public struct HNANode {
         nextTraceID &+= 1
     }
 
-    mutating func receiveHNA(_ b: PacketBuffer, peer pi: Int, now: UInt64, output: inout NodeOutput) {
+    /// A GRE packet (the raw socket's kernel stripped the outer IP header): 0x88B5 carries an HNA
+    /// header, 0x8847 a plain MPLS-over-GRE packet for the router.
+    mutating func receiveGRE(_ b: PacketBuffer, from source: IPAddress, peer pi: Int, now: UInt64, output: inout NodeOutput) {
+        let parsed: (EtherType, Int)?
+        do {
+            let view = try GREPacket(checking: b.readableBytes)
+            parsed = (view.protocolType, view.headerLength)
+        } catch {
+            parsed = nil
+        }
+        guard let (protocolType, length) = parsed else { return drop(b, .malformedGRE, output: &output) }
+        switch protocolType {
+        case .hna:
+            b.trimFront(length)
+            receiveHNA(b, peer: pi, transport: .gre, now: now, output: &output)
+        case .mplsUnicast:
+            // The router parses from the outer IP header: write IP and GRE back (OuterHeader's one
+            // GRE form; a received checksum or key is not needed past this point).
+            b.trimFront(length)
+            if toRouter(b, from: source, encapsulation: .mplsOverGRE) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
+        default:
+            drop(b, .unknownPort, output: &output)
+        }
+    }
+
+    mutating func receiveHNA(_ b: PacketBuffer, peer pi: Int, transport: FabricTransport, now: UInt64, output: inout NodeOutput) {
         guard let cid = peers[pi].controllerID, controller != nil else {
             return drop(b, .hnaFromPlainPeer, output: &output)
         }
@@ -301,19 +331,30 @@ public struct HNANode {
                 output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "hna-rx",
                     detail: "hna seq \(header.sequence!) prio \(header.priority) from \(peers[pi].configuration.name)"))
             }
-            controller!.receive(header, payload: FabricPacket(buffer: b, nextProtocol: header.nextProtocol), from: cid, now: now)
+            controller!.receive(header, payload: FabricPacket(buffer: b, nextProtocol: header.nextProtocol, transport: transport),
+                                from: cid, now: now)
         } else {
             controller!.receive(header, payload: nil, from: cid, now: now)
             pool.recycle(b)
         }
     }
 
-    /// Writes the outer IP and UDP headers the kernel stripped, so the router sees a whole tunnel packet.
+    /// Writes the outer IP and UDP/GRE headers the kernel stripped, so the router sees a whole tunnel
+    /// packet.
     @inline(__always)
-    func toRouter(_ b: PacketBuffer, from source: IPAddress, port: UInt16) -> Bool {
-        let t = TunnelDescriptor(peer: configuration.underlay,
-                                 encapsulation: port == WellKnownPort.vxlan ? .vxlan : .mplsOverUDP, sourcePort: 0)
+    func toRouter(_ b: PacketBuffer, from source: IPAddress, encapsulation: Encapsulation) -> Bool {
+        let t = TunnelDescriptor(peer: configuration.underlay, encapsulation: encapsulation, sourcePort: 0)
         return OuterHeader.write(into: b, tunnel: t, source: source, hna: nil)
+    }
+
+    /// Writes the outer headers for a GRE transmission with `OuterHeader` (GRE, and the HNA header when
+    /// given) and drops the outer IP header again: the raw socket's kernel writes that one, as the UDP
+    /// socket's does for UDP.
+    @inline(__always)
+    func greOuter(_ b: PacketBuffer, to peer: IPAddress, hna: HNAHeader?) -> Bool {
+        let t = TunnelDescriptor(peer: peer, encapsulation: .mplsOverGRE, sourcePort: 0)
+        guard OuterHeader.write(into: b, tunnel: t, source: configuration.underlay, hna: hna) else { return false }
+        return b.trimFront(OuterHeader.length(t, hna: nil) - GREPacket.minimumHeaderLength)
     }
 
     @inline(__always)
@@ -344,8 +385,9 @@ public struct HNANode {
                 case let .deliver(peer, _, payload):
                     let b = payload.buffer
                     let address = peers[peerByControllerID[peer]].configuration.underlay
-                    let port = payload.nextProtocol == .vxlan ? WellKnownPort.vxlan : WellKnownPort.mplsOverUDP
-                    if toRouter(b, from: address, port: port) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
+                    let e: Encapsulation = payload.nextProtocol == .vxlan ? .vxlan
+                        : payload.transport == .gre ? .mplsOverGRE : .mplsOverUDP
+                    if toRouter(b, from: address, encapsulation: e) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
                 }
             }
             actions.removeAll(keepingCapacity: true)
@@ -372,11 +414,13 @@ public struct HNANode {
     mutating func tunnel(_ t: TunnelPacket, now: UInt64, output: inout NodeOutput) {
         let b = t.buffer
         guard let pi = peerByAddress[t.tunnel.peer] else { return drop(b, .tunnelToUnknownPeer, output: &output) }
-        guard t.tunnel.encapsulation != .mplsOverGRE else { return drop(b, .unsupportedEncapsulation, output: &output) }
         let next: HNANextProtocol = t.tunnel.encapsulation == Encapsulation.vxlan ? HNANextProtocol.vxlan : HNANextProtocol.mpls
+        let gre = t.tunnel.encapsulation == .mplsOverGRE
         if let cid = peers[pi].controllerID, controller != nil {
             let priority = min(Int(t.tunnel.priority), controller!.config.priorities - 1)
-            switch controller!.enqueue(FabricPacket(buffer: b, nextProtocol: next), to: cid, priority: priority, now: now) {
+            let packet = FabricPacket(buffer: b, nextProtocol: next, transport: gre ? .gre : .udp,
+                                      sourcePort: gre ? 0 : t.tunnel.sourcePort)
+            switch controller!.enqueue(packet, to: cid, priority: priority, now: now) {
             case .queued:
                 lent.append(b)
                 if b.meta.trace {
@@ -387,32 +431,52 @@ public struct HNANode {
                 // The controller counted it too; the node's counter names it next to its own drops.
                 drop(b, NodeDropReason(reason), output: &output)
             }
+        } else if gre {
+            guard greOuter(b, to: t.tunnel.peer, hna: nil) else { return drop(b, .noRoom, output: &output) }
+            peers[pi].counters.txPackets &+= 1
+            peers[pi].counters.txBytes &+= UInt64(b.length)
+            output.toFabric.append(FabricDatagram(address: t.tunnel.peer, port: 0, buffer: b, transport: .gre))
         } else {
             let port = next == .vxlan ? WellKnownPort.vxlan : WellKnownPort.mplsOverUDP
             peers[pi].counters.txPackets &+= 1
             peers[pi].counters.txBytes &+= UInt64(b.length)
-            output.toFabric.append(FabricDatagram(address: t.tunnel.peer, port: port, buffer: b))
+            output.toFabric.append(FabricDatagram(address: t.tunnel.peer, port: port, buffer: b, sourcePort: t.tunnel.sourcePort))
         }
     }
 
     /// A controller `.send`: the HNA header, then (for data) a copy of the tunnel packet, which the
-    /// controller keeps for resending.
+    /// controller keeps for resending. Data of an MPLS-over-GRE network goes as GRE 0x88B5 with the
+    /// header written by `OuterHeader`; heartbeats and standalone acks always go to UDP port 6650.
     mutating func send(_ header: HNAHeader, _ payload: FabricPacket?, to cid: Int, output: inout NodeOutput) {
         let pi = peerByControllerID[cid]
         let b = pool.take()
+        if let payload, payload.transport == .gre {
+            guard b.append(contentsOf: payload.buffer.readableBytes),
+                  greOuter(b, to: peers[pi].configuration.underlay, hna: header) else { return drop(b, .noRoom, output: &output) }
+            traceSend(header, payload, to: pi, output: &output)
+            peers[pi].counters.txPackets &+= 1
+            peers[pi].counters.txBytes &+= UInt64(b.length)
+            output.toFabric.append(FabricDatagram(address: peers[pi].configuration.underlay, port: 0, buffer: b, transport: .gre))
+            return
+        }
         let length = header.encodedLength
         guard let room = b.append(length) else { return drop(b, .noRoom, output: &output) }
         header.emit(into: room)
         if let payload {
             guard b.append(contentsOf: payload.buffer.readableBytes) else { return drop(b, .noRoom, output: &output) }
-            if payload.buffer.meta.trace {
-                output.traces.append(NodeTrace(traceID: payload.buffer.meta.traceID, stage: "hna-tx",
-                    detail: "hna seq \(header.sequence ?? 0)\(header.isRetransmission ? " resend" : "") to \(peers[pi].configuration.name)"))
-            }
+            traceSend(header, payload, to: pi, output: &output)
         }
         peers[pi].counters.txPackets &+= 1
         peers[pi].counters.txBytes &+= UInt64(b.length)
-        output.toFabric.append(FabricDatagram(address: peers[pi].configuration.underlay, port: WellKnownPort.hna, buffer: b))
+        output.toFabric.append(FabricDatagram(address: peers[pi].configuration.underlay, port: WellKnownPort.hna, buffer: b,
+                                              sourcePort: payload?.sourcePort ?? 0))
+    }
+
+    @inline(__always)
+    func traceSend(_ header: HNAHeader, _ payload: FabricPacket, to pi: Int, output: inout NodeOutput) {
+        guard payload.buffer.meta.trace else { return }
+        output.traces.append(NodeTrace(traceID: payload.buffer.meta.traceID, stage: "hna-tx",
+            detail: "hna seq \(header.sequence ?? 0)\(header.isRetransmission ? " resend" : "") to \(peers[pi].configuration.name)"))
     }
 
     /// Returns buffers the controller no longer holds (acked) to the pool. The controller drops its

@@ -7,28 +7,52 @@ import HNAWire
 public struct FabricPacket: FabricPayload {
     public let buffer: PacketBuffer
     public let nextProtocol: HNANextProtocol
+    /// How it travels: UDP port 6650 or GRE protocol 0x88B5 (MPLS-over-GRE networks).
+    public let transport: FabricTransport
+    /// The outer UDP source port the router chose from the inner flow's hash (0 for GRE).
+    public let sourcePort: UInt16
 
-    @inlinable public init(buffer: PacketBuffer, nextProtocol: HNANextProtocol) {
+    @inlinable public init(buffer: PacketBuffer, nextProtocol: HNANextProtocol, transport: FabricTransport = .udp,
+                           sourcePort: UInt16 = 0) {
         self.buffer = buffer
         self.nextProtocol = nextProtocol
+        self.transport = transport
+        self.sourcePort = sourcePort
     }
 
     @inlinable public var wireLength: Int { buffer.length }
 }
 
-/// A UDP datagram on the underlay, without its IP and UDP headers (the kernel's UDP socket adds and
-/// strips those). Outbound, `address` is the destination; inbound, the source.
+/// How a fabric datagram crosses the underlay. The kernel writes and strips the outer IP header either
+/// way (a UDP socket, or a raw IPPROTO_GRE socket), so the node sees what follows it.
+public enum FabricTransport: UInt8, Sendable, Equatable {
+    /// `buffer` is the UDP payload; `port` the UDP destination port.
+    case udp
+    /// `buffer` starts at the GRE header (protocol 0x8847 plain, 0x88B5 with an HNA header); `port` is 0.
+    case gre
+}
+
+/// A datagram on the underlay, without its outer IP header and, for UDP, without its UDP header (the
+/// kernel's sockets add and strip those). Outbound, `address` is the destination; inbound, the source.
 public struct FabricDatagram {
     public var address: IPAddress
-    /// The UDP destination port: `WellKnownPort.hna`, `.vxlan` or `.mplsOverUDP`.
+    /// The UDP destination port: `WellKnownPort.hna`, `.vxlan` or `.mplsOverUDP` (0 for GRE).
     public var port: UInt16
-    /// The UDP payload: an HNA header, a VXLAN header or an MPLS label first.
+    /// UDP: the payload, an HNA header, a VXLAN header or an MPLS label first. GRE: the GRE header first.
     public var buffer: PacketBuffer
+    public var transport: FabricTransport
+    /// Outbound UDP: the flow-entropy source port the router derived from the inner flow's hash, which
+    /// the driver uses to pick its sending socket (0: no inner flow — heartbeats, standalone acks).
+    /// Inbound: the UDP source port as received (any value is accepted), 0 for GRE.
+    public var sourcePort: UInt16
 
-    @inlinable public init(address: IPAddress, port: UInt16, buffer: PacketBuffer) {
+    @inlinable public init(address: IPAddress, port: UInt16, buffer: PacketBuffer, transport: FabricTransport = .udp,
+                           sourcePort: UInt16 = 0) {
         self.address = address
         self.port = port
         self.buffer = buffer
+        self.transport = transport
+        self.sourcePort = sourcePort
     }
 }
 
@@ -52,8 +76,10 @@ public struct NodeOutput {
 public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// A datagram from an underlay address that is no configured peer.
     case unknownPeer
-    /// A datagram to a UDP port that carries none of our tunnels.
+    /// A datagram to a UDP port, or a GRE packet with a protocol, that carries none of our tunnels.
     case unknownPort
+    /// A GRE header that does not parse (truncated, version other than 0, RFC 1701 routing bits).
+    case malformedGRE
     /// An HNA header that does not parse (truncated, wrong version, bad lengths).
     case malformedHNAHeader
     /// An HNA header with a priority count other than ours.
@@ -64,8 +90,6 @@ public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible
     case badHNAPayload
     /// The router chose a tunnel to an address that is no configured peer.
     case tunnelToUnknownPeer
-    /// An encapsulation this node cannot send (MPLS-over-GRE needs a raw socket the driver lacks).
-    case unsupportedEncapsulation
     /// Controller ingress drops (docs/flow-control.md).
     case voqFull
     case voqMemoryFull
@@ -79,12 +103,12 @@ public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible
         switch self {
         case .unknownPeer: return "unknown-peer"
         case .unknownPort: return "unknown-port"
+        case .malformedGRE: return "malformed-gre"
         case .malformedHNAHeader: return "malformed-hna-header"
         case .priorityMismatch: return "priority-mismatch"
         case .hnaFromPlainPeer: return "hna-from-plain-peer"
         case .badHNAPayload: return "bad-hna-payload"
         case .tunnelToUnknownPeer: return "tunnel-to-unknown-peer"
-        case .unsupportedEncapsulation: return "unsupported-encapsulation"
         case .voqFull: return "voq-full"
         case .voqMemoryFull: return "voq-memory-full"
         case .badDestination: return "bad-destination"

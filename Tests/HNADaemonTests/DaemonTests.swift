@@ -22,6 +22,39 @@ struct DaemonTests {
         return out.text
     }
 
+    /// A bridge in the root namespace joining `hosts`: host i gets eth0 with 10.78.0.(i+1)/24; the
+    /// root-side veth ends are named `hde<i>-<tag>` (capture there to see a host's underlay traffic).
+    static func underlay(_ hosts: [String], bridge: String, tag: String) throws {
+        try sh("ip link add \(bridge) type bridge && ip link set \(bridge) up")
+        for (i, n) in hosts.enumerated() {
+            try sh("""
+                ip link add hde\(i)-\(tag) type veth peer name eth0 netns \(n) && ip link set hde\(i)-\(tag) master \(bridge) up \
+                && ip -n \(n) addr add 10.78.0.\(i + 1)/24 dev eth0 && ip -n \(n) link set eth0 up && ip -n \(n) link set lo up
+                """)
+        }
+    }
+
+    /// `hna run --config path` inside `namespace`, stderr discarded.
+    static func startDaemon(namespace: String, configPath: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip").resolvingSymlinksInPath()
+        if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/sbin/ip") }
+        p.arguments = ["netns", "exec", namespace, HNACommand.executable.path, "run", "--config", configPath]
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        return p
+    }
+
+    /// Waits (at most 5 s) for a daemon's control socket: its TAPs exist once it does.
+    static func waitForControlSocket(_ path: String) -> Bool {
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: path) && waited < 100 {
+            usleep(50_000)
+            waited += 1
+        }
+        return FileManager.default.fileExists(atPath: path)
+    }
+
     static func config(_ i: Int, tag: String, dir: String) -> String {
         let other = i == 1 ? 2 : 1
         var s = """
@@ -64,13 +97,7 @@ struct DaemonTests {
             try? FileManager.default.removeItem(atPath: dir)
         }
         for n in ns { try Self.sh("ip netns add \(n)") }
-        try Self.sh("ip link add \(bridge) type bridge && ip link set \(bridge) up")
-        for (i, n) in [h1, h2, k3].enumerated() {
-            try Self.sh("""
-                ip link add hde\(i)-\(tag) type veth peer name eth0 netns \(n) && ip link set hde\(i)-\(tag) master \(bridge) up \
-                && ip -n \(n) addr add 10.78.0.\(i + 1)/24 dev eth0 && ip -n \(n) link set eth0 up && ip -n \(n) link set lo up
-                """)
-        }
+        try Self.underlay([h1, h2, k3], bridge: bridge, tag: tag)
         try Self.sh("""
             ip -n \(k3) link add vx0 type vxlan id 5001 local 10.78.0.3 dstport 4789 nolearning \
             && ip -n \(k3) link set vx0 address 02:00:00:00:03:01 up && ip -n \(k3) addr add 192.168.1.3/24 dev vx0 \
@@ -80,23 +107,10 @@ struct DaemonTests {
         for (i, n) in [(1, h1), (2, h2)] {
             let path = "\(dir)/h\(i).yaml"
             try Self.config(i, tag: tag, dir: dir).write(toFile: path, atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip").resolvingSymlinksInPath()
-            if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/sbin/ip") }
-            p.arguments = ["netns", "exec", n, HNACommand.executable.path, "run", "--config", path]
-            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try p.run()
-            daemons.append(p)
+            daemons.append(try Self.startDaemon(namespace: n, configPath: path))
         }
         // Wait for the control sockets (the TAPs exist by then), then move each TAP into its VM.
-        for i in 1 ... 2 {
-            var waited = 0
-            while !FileManager.default.fileExists(atPath: "\(dir)/h\(i).sock") && waited < 100 {
-                usleep(50_000)
-                waited += 1
-            }
-            #expect(FileManager.default.fileExists(atPath: "\(dir)/h\(i).sock"))
-        }
+        for i in 1 ... 2 { #expect(Self.waitForControlSocket("\(dir)/h\(i).sock")) }
         for (i, host, vm) in [(1, h1, v1), (2, h2, v2)] {
             let tap = "v\(i)-\(tag)"
             try Self.sh("""
@@ -169,13 +183,14 @@ struct DaemonTests {
         hna: {name: h1, underlay: 10.0.0.1}
         networks:
           - {name: b, vrf: 1, vni: 1, label: 100, encapsulation: mpls-gre}
+          - {name: c, vrf: 2, vni: 2, label: 101, encapsulation: mpls-tcp}
         """
         do {
             _ = try DaemonConfiguration.parse(gre, file: "g.yaml")
-            Issue.record("mpls-gre accepted")
+            Issue.record("mpls-tcp accepted")
         } catch {
-            #expect(error.description.hasPrefix("g.yaml:3:"))
-            #expect(error.description.contains("mpls-gre"))
+            #expect(error.description.hasPrefix("g.yaml:4:"), "mpls-gre is accepted, the unknown one refused")
+            #expect(error.description.contains("mpls-tcp"))
         }
     }
 }

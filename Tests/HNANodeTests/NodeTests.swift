@@ -90,12 +90,16 @@ struct Fabric {
                 for d in out.toFabric {
                     let index = sentCount[i]
                     sentCount[i] += 1
-                    if d.address == Self.c { atPlainPeer.append(FabricDatagram(address: d.address, port: d.port, buffer: copy(d.buffer))); continue }
+                    if d.address == Self.c {
+                        atPlainPeer.append(FabricDatagram(address: d.address, port: d.port, buffer: copy(d.buffer), transport: d.transport,
+                                                          sourcePort: d.sourcePort))
+                        continue
+                    }
                     if lose(i, d, index) { continue }
                     let j = d.address == Self.a ? 0 : 1
                     let nb = nodes[j].pool.take()
                     nb.load(d.buffer.readableBytes)
-                    inbound.append(FabricDatagram(address: nodes[i].configuration.underlay, port: d.port, buffer: nb))
+                    inbound.append(FabricDatagram(address: nodes[i].configuration.underlay, port: d.port, buffer: nb, transport: d.transport))
                 }
                 nodes[i].recycle(&out)
                 outputs[i] = out
@@ -178,7 +182,7 @@ struct NodeTests {
         #expect(try l42.withUnsafeBytes { try ICMPv4Header(parsing: $0) }.type == .echoReply)
     }
 
-    @Test(arguments: [Encapsulation.vxlan, .mplsOverUDP])
+    @Test(arguments: [Encapsulation.vxlan, .mplsOverUDP, .mplsOverGRE])
     func udpFlowInBothDirections(encapsulation: Encapsulation) throws {
         var f = try Fabric(encapsulation: encapsulation)
         for k in 0 ..< 5 {
@@ -225,6 +229,72 @@ struct NodeTests {
         let back = try #require(f.delivered[0].last)
         #expect(back.0 == 1)
         #expect(try Frames.parse(back.1).1.source == Fabric.plainVM)
+    }
+
+    @Test func mplsOverGREToPlainAndHNAPeers() throws {
+        var f = try Fabric(encapsulation: .mplsOverGRE)
+        f.send(Frames.udp(from: Fabric.mac1, to: Fabric.routerMAC, Fabric.vm1, Fabric.plainVM), from: 0)
+        let d = try #require(f.atPlainPeer.first)
+        #expect(d.transport == .gre && d.port == 0)
+        let (gre, label) = try d.buffer.array.withUnsafeBytes { raw in
+            let g = try GREPacket(checking: raw)
+            return (GREHeader(g), try MPLSPacket(checking: g.payload).top.label)
+        }
+        #expect(gre.protocolType == .mplsUnicast)
+        #expect(label.rawValue == 1001)
+
+        // The plain peer answers with MPLS-over-GRE; the node hands it to the router.
+        let reply = Frames.udp(from: Fabric.mac3, to: Fabric.mac1, Fabric.plainVM, Fabric.vm1, sport: 5000, dport: 4000)
+        let mpls = MPLSLabelStackEntry(label: MPLSLabel(rawValue: 1001), bottomOfStack: true, ttl: 64).emitted()
+        let buf = f.nodes[0].pool.take()
+        buf.load(GREHeader(protocolType: .mplsUnicast).emitted() + mpls + Array(reply.dropFirst(14)))
+        f.nodes[0].processFromFabric([FabricDatagram(address: Fabric.c, port: 0, buffer: buf, transport: .gre)],
+                                     now: f.now, output: &f.outputs[0])
+        f.settle()
+        #expect(try Frames.parse(#require(f.delivered[0].last).1).1.source == Fabric.plainVM)
+
+        // Between HNAs the data goes as GRE 0x88B5 with an HNA header (next = MPLS).
+        var seen: [(EtherType, HNANextProtocol)] = []
+        f.lose = { _, d, _ in
+            if d.transport == .gre, let g = try? GREPacket(checking: d.buffer.readableBytes),
+               let h = try? HNAHeader(parsing: g.payload) { seen.append((g.protocolType, h.nextProtocol)) }
+            return false
+        }
+        f.send(Frames.udp(from: Fabric.mac1, to: Fabric.routerMAC, Fabric.vm1, Fabric.vm2, payload: [0x77]), from: 0)
+        #expect(f.delivered[1].last.map { Array($0.1.suffix(1)) } == [0x77])
+        #expect(!seen.isEmpty && seen.allSatisfy { $0.0 == .hna && $0.1 == .mpls })
+
+        // Garbage GRE is counted, not crashed on.
+        let junk = f.nodes[0].pool.take()
+        junk.load([0x01, 0x02])
+        f.nodes[0].processFromFabric([FabricDatagram(address: Fabric.c, port: 0, buffer: junk, transport: .gre)],
+                                     now: f.now, output: &f.outputs[0])
+        #expect(f.nodes[0].drops(.malformedGRE) == 1)
+    }
+
+    @Test func outerSourcePortFollowsTheInnerFlow() throws {
+        var f = try Fabric()
+        var ports: [UInt16: Set<UInt16>] = [:]  // inner source port → outer source ports seen
+        var current: UInt16 = 0
+        f.lose = { _, d, _ in
+            if d.port == WellKnownPort.hna, let h = try? HNAHeader(parsing: d.buffer.readableBytes), h.sequence != nil {
+                ports[current, default: []].insert(d.sourcePort)
+            }
+            return false
+        }
+        for sport in UInt16(1000) ..< 1032 {
+            current = sport
+            for _ in 0 ..< 2 {
+                f.send(Frames.udp(from: Fabric.mac1, to: Fabric.routerMAC, Fabric.vm1, Fabric.vm2, sport: sport), from: 0)
+            }
+        }
+        f.send(Frames.udp(from: Fabric.mac1, to: Fabric.routerMAC, Fabric.vm1, Fabric.plainVM, sport: 1), from: 0)
+        #expect(ports.count == 32)
+        #expect(ports.values.allSatisfy { $0.count == 1 }, "one flow keeps one outer port")
+        let outer = Set(ports.values.flatMap { $0 })
+        #expect(outer.allSatisfy { WellKnownPort.entropyRange.contains($0) })
+        #expect(outer.count > 16, "flows spread over the entropy range")
+        #expect(f.atPlainPeer.last.map { WellKnownPort.entropyRange.contains($0.sourcePort) } == true)
     }
 
     @Test func lossBetweenNodesIsRecovered() throws {

@@ -94,6 +94,15 @@ int hna_recvmmsg(int fd, hna_msg *msgs, unsigned n, int dontwait);
 /// where segment_size is set. Returns how many the kernel took or -errno.
 int hna_sendmmsg(int fd, hna_msg *msgs, unsigned n, int dontwait);
 
+// ---- raw IP ----
+
+/// Opens a raw IP socket (SOCK_RAW) for IP protocol `protocol` (47 for GRE), bound to `bind`'s address so
+/// it only sees packets to that address. Sends carry the transport header onward (the kernel writes the
+/// IP header); IPv4 receives start at the IPv4 header, IPv6 receives after it (the kernel's raw socket
+/// rules). hna_recvmmsg/hna_sendmmsg drive it with port 0 addresses. `flags`: HNA_UDP_NONBLOCK.
+/// Returns the fd or -errno; `*stage` names the failing step (0 socket, 2 bind).
+int hna_raw_open(const hna_sockaddr *bind, int protocol, int flags, int *stage);
+
 // ---- event loop plumbing ----
 
 typedef struct hna_epoll_event {

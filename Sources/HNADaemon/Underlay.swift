@@ -1,0 +1,223 @@
+import Glibc
+import HNALinux
+import HNANode
+import HNAWire
+
+/// What the daemon sends underlay batches through: a UDP socket or the raw GRE socket.
+protocol UnderlaySender: AnyObject {
+    func send(_ batch: PacketBatch, range: Range<Int>?) throws(LinuxError) -> UDPSocket.SendResult
+}
+
+extension UDPSocket: UnderlaySender {}
+extension RawIPSocket: UnderlaySender {}
+
+/// The socket one outgoing fabric datagram leaves through.
+enum Sender: Equatable {
+    /// The raw GRE socket (MPLS-over-GRE, plain or with an HNA header).
+    case gre
+    /// Entropy pool socket `i`: a UDP datagram carrying an inner flow.
+    case pool(Int)
+    /// The socket bound to this well-known port: datagrams without an inner flow (heartbeats, acks).
+    case port(UInt16)
+    /// Already put in a batch (`sendFabric`'s marker).
+    case done
+}
+
+/// The underlay beyond the per-port UDP sockets: the entropy pool and the GRE socket (docs/daemon.md,
+/// "Outer source ports" and "MPLS-over-GRE").
+///
+/// Outer source port entropy. The kernel writes the UDP header of a datagram sent on a UDP socket, and
+/// the source port is always the socket's bound port: neither sendmsg nor IP_PKTINFO can choose another
+/// (IP_PKTINFO sets the source address and interface, not the port), and SO_REUSEPORT sockets share one
+/// port. So the daemon keeps `entropyPoolSize` unconnected sockets bound to different ports in
+/// `WellKnownPort.entropyRange` and sends each datagram that carries an inner flow through socket
+/// `entropy port mod size`, the entropy port being the one the router derived from the flow hash. One
+/// flow keeps one socket (no reordering across ECMP paths); a peer pair's flows spread over at most
+/// `entropyPoolSize` outer 5-tuples per destination port. The other way — a raw socket with IP_HDRINCL
+/// writing each datagram's UDP header with the exact entropy port — would give all 16,384 ports but
+/// loses the UDP socket's GSO/GRO, checksum offload and per-socket buffers, and needs the UDP sockets
+/// anyway to receive.
+extension Daemon {
+    /// Sockets in the entropy pool: enough for ECMP groups of a typical leaf-spine fabric (4-8 uplinks)
+    /// to see every path used, few enough to cost nothing to keep.
+    static let entropyPoolSize = 8
+    /// Ports tried per pool slot before falling back to a kernel-chosen port.
+    static let entropyPortAttempts = 64
+
+    func openEntropyPool() throws {
+        guard entropyPool.isEmpty else { return }
+        let range = WellKnownPort.entropyRange
+        let stride = (Int(range.upperBound) - Int(range.lowerBound) + 1) / Self.entropyPoolSize
+        for slot in 0 ..< Self.entropyPoolSize {
+            let first = Int(range.lowerBound) + slot * stride
+            var socket: UDPSocket?
+            var attempt = 0
+            while socket == nil {
+                // The last attempt takes any free port: a busy range must not stop the daemon.
+                let port = attempt >= Self.entropyPortAttempts ? 0 : UInt16(first + attempt)
+                attempt += 1
+                let r = Result { () throws(LinuxError) -> UDPSocket in
+                    try UDPSocket(bindingTo: underlayAddress(port: port),
+                                  options: UDPSocket.Options(receiveBufferSize: 64 << 10, sendBufferSize: 4 << 20))
+                }
+                switch r {
+                case let .success(s): socket = s
+                case let .failure(e) where e.errno == EADDRINUSE && port != 0: continue
+                case let .failure(e): throw e
+                }
+            }
+            entropyPool.append(socket!)
+        }
+    }
+
+    /// The GRE socket opens with the first network using MPLS-over-GRE (also on reload) and stays.
+    func openGRE() throws {
+        guard gre == nil, node.configuration.networks.contains(where: { $0.encapsulation == .mplsOverGRE }) else { return }
+        let s = try RawIPSocket(bindingTo: node.configuration.underlay, protocol: .gre,
+                                receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20)
+        gre = s
+        greRegistration = try loop.register(fd: s.fd) { [unowned self] _, now in readGRE(now: now) }
+    }
+
+    func closeUnderlayExtras() {
+        for s in entropyPool { s.close() }
+        entropyPool = []
+        if let r = greRegistration { try? loop.unregister(r) }
+        greRegistration = nil
+        gre?.close()
+        gre = nil
+    }
+
+    func underlayAddress(port: UInt16) -> SocketAddress {
+        switch node.configuration.underlay {
+        case let .v4(a): return .v4(a, port: port)
+        case let .v6(a): return .v6(a, port: port)
+        }
+    }
+
+    /// One batch from the GRE socket. IPv4 raw sockets deliver the outer IPv4 header: it is checked and
+    /// stripped here (the source is read from it); IPv6 ones deliver from the GRE header on.
+    func readGRE(now: UInt64) {
+        guard let s = gre else { return }
+        let n: Int
+        do { n = try s.receive(into: rxBatch) } catch {
+            count("gre-read-errors")
+            return
+        }
+        guard n > 0 else { return }
+        inDatagrams.removeAll(keepingCapacity: true)
+        for i in 0 ..< n {
+            guard !rxBatch.isTruncated(i) else {
+                count("truncated-datagrams")
+                continue
+            }
+            let raw = UnsafeRawBufferPointer(rxBatch[i])
+            var source: IPAddress?
+            var payload = raw
+            if case .v4 = node.configuration.underlay {
+                if let ip = try? IPv4Packet(checking: raw), ip.protocol == .gre, !ip.isFragment {
+                    source = .v4(ip.source)
+                    payload = ip.payload
+                }
+            } else if case let .v6(a, _, _)? = rxBatch.address(i) {
+                source = .v6(a)
+            }
+            guard let source else {
+                count("malformed-gre-ip")
+                continue
+            }
+            let b = node.pool.take()
+            guard b.load(payload) else {
+                node.pool.recycle(b)
+                count("oversized-datagrams")
+                continue
+            }
+            capture(fabric: payload, from: source, to: node.configuration.underlay, transport: .gre, sourcePort: 0, port: 0, now: now)
+            inDatagrams.append(FabricDatagram(address: source, port: 0, buffer: b, transport: .gre))
+        }
+        node.processFromFabric(inDatagrams, now: now, output: &output)
+        flush(now: now)
+    }
+
+    func sender(for d: FabricDatagram) -> Sender {
+        if d.transport == .gre { return .gre }
+        if d.sourcePort != 0, !entropyPool.isEmpty { return .pool(Int(d.sourcePort) % entropyPool.count) }
+        return .port(d.port)
+    }
+
+    /// Writes `output.toFabric`: one sendmmsg per socket used, datagrams grouped by the socket they
+    /// leave through, in their order within each socket.
+    func sendFabric(now: UInt64) {
+        let all = output.toFabric
+        senders.removeAll(keepingCapacity: true)
+        for d in all { senders.append(sender(for: d)) }
+        var first = 0
+        while first < all.count {
+            let target = senders[first]
+            var k = 0
+            txBatch.resetAll()
+            // With offloads, consecutive datagrams to one peer on a UDP socket share a slot as one UDP GSO
+            // send: equal sizes, the last one possibly shorter; the kernel cuts them apart again (each
+            // keeps its own HNA header, so every segment is a complete datagram). The raw GRE socket has
+            // no GSO: one datagram per slot.
+            let gso = offload && target != .gre
+            var slotAddress: IPAddress?
+            var slotSegment = 0
+            var slotCount = 0
+            var slotBytes = 0
+            var slotClosed = false
+            for j in first ..< all.count where senders[j] == target {
+                senders[j] = .done
+                let d = all[j]
+                let bytes = d.buffer.readableBytes
+                if gso, let a = slotAddress, a == d.address, !slotClosed, bytes.count <= slotSegment,
+                   slotCount < Self.gsoMaxSegments, slotBytes + bytes.count <= Self.gsoMaxBytes {
+                    UnsafeMutableRawBufferPointer(rebasing: txBatch.room(k - 1)[slotBytes...]).copyMemory(from: bytes)
+                    slotBytes += bytes.count
+                    slotCount += 1
+                    slotClosed = bytes.count < slotSegment
+                    txBatch.setLength(k - 1, slotBytes)
+                    txBatch.setSegmentSize(k - 1, slotSegment)
+                } else {
+                    if k == txBatch.capacity { send(target, k); k = 0; txBatch.resetAll() }
+                    txBatch.set(k, bytes: bytes)
+                    let port = d.transport == .gre ? 0 : d.port
+                    switch d.address {
+                    case let .v4(a): txBatch.setAddress(k, .v4(a, port: port))
+                    case let .v6(a): txBatch.setAddress(k, .v6(a, port: port))
+                    }
+                    k += 1
+                    slotAddress = d.address
+                    slotSegment = bytes.count
+                    slotCount = 1
+                    slotBytes = bytes.count
+                    slotClosed = false
+                }
+                let sourcePort: UInt16 = switch target {
+                case .gre: 0
+                case let .pool(i): entropyPool[i].localAddress.port
+                case let .port(p): sockets[p]?.localAddress.port ?? p
+                case .done: 0
+                }
+                capture(fabric: bytes, from: node.configuration.underlay, to: d.address, transport: d.transport,
+                        sourcePort: sourcePort, port: d.port, now: now)
+            }
+            if k > 0 { send(target, k) }
+            first += 1
+            while first < all.count, senders[first] == .done { first += 1 }
+        }
+    }
+
+    func send(_ target: Sender, _ k: Int) {
+        switch target {
+        case .gre:
+            if let g = gre { sendBatch(g, k) } else { count("frames-without-socket", UInt64(k)) }
+        case let .pool(i):
+            sendBatch(entropyPool[i], k)
+        case let .port(p):
+            if let s = sockets[p] { sendBatch(s, k) } else { count("frames-without-socket", UInt64(k)) }
+        case .done:
+            break
+        }
+    }
+}
