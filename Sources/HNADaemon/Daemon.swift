@@ -77,8 +77,11 @@ public final class Daemon {
 
     var control: ControlServer!
     var metrics: MetricsServer?
-    /// Counters the driver itself keeps (I/O errors and the like), by name.
+    /// Drops and errors the driver itself counts (I/O errors and the like), by name.
     var driverCounters: [String: UInt64] = [:]
+    /// Offload work that is not a drop (super-frames segmented or coalesced), by name: kept apart so
+    /// drop totals (`hna show drops`, the lab) count only lost packets.
+    var offloadCounters: [String: UInt64] = [:]
     var captures: [Capture] = []
     var pendingTraces: [(connection: Int32, count: Int, records: [NodeTrace])] = []
     let started = Date()
@@ -257,7 +260,7 @@ public final class Daemon {
                 count("tso-refused")
                 return
             }
-            count("tso-frames")
+            countOffload("tso-frames")
             for s in 0 ..< seg.segmentCount {
                 let b = node.pool.take()
                 guard let room = b.append(seg.length(of: s)), seg.write(s, into: room) != nil else {
@@ -396,7 +399,7 @@ public final class Daemon {
                 h.gsoSize = UInt16(c.segmentSize)
                 h.checksumStart = UInt16(c.checksumStart)
                 h.checksumOffset = UInt16(c.checksumOffset)
-                count("gro-frames")
+                countOffload("gro-frames")
             }
             h.write(to: tapBatch.room(k), size: vnet)
             tapBatch.setLength(k, vnet + frame.count)
@@ -473,6 +476,7 @@ public final class Daemon {
     }
 
     func count(_ name: String, _ n: UInt64 = 1) { driverCounters[name, default: 0] &+= n }
+    func countOffload(_ name: String, _ n: UInt64 = 1) { offloadCounters[name, default: 0] &+= n }
 
     // MARK: Reload and drain
 

@@ -107,6 +107,7 @@ extension Daemon {
         var out: [String: Any] = ["name": configuration.node.name, "uptimeSeconds": Date().timeIntervalSince(started),
                                   "drops": drops(), "peers": show("peers") ?? [],
                                   "reloads": ["ok": reloads.ok, "refused": reloads.refused],
+                                  "offload": offloadCounters,
                                   "controllerResets": node.controllerResets]
         if let k = node.controller?.counters {
             out["controller"] = ["enqueued": k.enqueued, "dataSent": k.dataSent, "dataBytesSent": k.dataBytesSent,
@@ -161,6 +162,8 @@ extension Daemon {
         }
         metric("hna_driver_events_total", "counter", "Driver-level events (I/O errors, pauses).",
                driverCounters.sorted { $0.key < $1.key }.map { ("event=\"\($0.key)\"", Double($0.value)) })
+        metric("hna_offload_frames_total", "counter", "Super-frames segmented (tso-frames) or coalesced (gro-frames).",
+               offloadCounters.sorted { $0.key < $1.key }.map { ("kind=\"\($0.key)\"", Double($0.value)) })
         metric("hna_control_bad_requests_total", "counter", "Control requests refused.", [("", Double(control?.badRequests ?? 0))])
         return out
     }
