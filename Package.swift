@@ -19,14 +19,22 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // Wire formats: checked views and value types for every header HNA reads or writes, pcap I/O,
         // and the layer-by-layer dissector behind `hna decode`. Depends on nothing.
         .target(name: "HNAWire", swiftSettings: strict),
 
+        // The discrete-event fabric simulator: engine, fabrics, workloads, baselines, metrics, output.
+        .target(
+            name: "HNASim",
+            dependencies: ["HNAWire", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
-        .target(name: "HNABench", dependencies: ["HNAWire"], swiftSettings: strict),
+        .target(name: "HNABench", dependencies: ["HNAWire", "HNASim"], swiftSettings: strict),
 
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
@@ -34,6 +42,7 @@ let package = Package(
             dependencies: [
                 "HNAWire",
                 "HNABench",
+                "HNASim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -46,5 +55,6 @@ let package = Package(
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
+        .testTarget(name: "HNASimTests", dependencies: ["HNASim", "HNATestSupport"], swiftSettings: strict),
     ]
 )
