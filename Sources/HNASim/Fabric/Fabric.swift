@@ -30,8 +30,8 @@ public struct Link: Sendable {
 
     /// Whole nanoseconds at which a time in picoseconds has passed.
     @inline(__always)
-    /// (A thousandth of a picosecond of slack absorbs floating-point rounding in long sums.)
-    static func ceilNs(_ ps: Double) -> SimTime { SimTime(((ps - 0.001) / 1000).rounded(.up)) }
+    /// (Half a picosecond of slack absorbs floating-point rounding in long sums.)
+    static func ceilNs(_ ps: Double) -> SimTime { SimTime(((ps - 0.5) / 1000).rounded(.up)) }
 }
 
 public struct SwitchState: Sendable {
