@@ -66,9 +66,10 @@ public struct FabricConfig: Hashable, Sendable {
         return Double(hostsPerLeaf) * linkGbps / (Double(spines) * oversubscription)
     }
 
-    /// A leaf count that divides `hosts` with at most 16 hosts per leaf, for when the user gives none.
+    /// A leaf count for when the user gives none: at most 16 hosts per leaf and at least 4 leaves
+    /// where the hosts allow, with the hosts split evenly.
     public static func defaultLeaves(hosts: Int) -> Int {
-        var perLeaf = min(16, hosts)
+        var perLeaf = max(1, min(16, hosts / 4))
         while perLeaf > 1 && hosts % perLeaf != 0 { perLeaf -= 1 }
         return max(1, hosts / max(perLeaf, 1))
     }
