@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "hna", targets: ["hna"]),
         .library(name: "HNAWire", targets: ["HNAWire"]),
+        .library(name: "HNACore", targets: ["HNACore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,21 +27,35 @@ let package = Package(
         // and the layer-by-layer dissector behind `hna decode`. Depends on nothing.
         .target(name: "HNAWire", swiftSettings: strict),
 
+        // The communications controller (FIG. 4 item 147): virtual output queues, scheduler, flow control
+        // and reliable delivery, as a sans-I/O state machine. Policies: docs/flow-control.md.
+        .target(
+            name: "HNACore",
+            dependencies: [
+                "HNAWire",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The discrete-event fabric simulator: engine, fabrics, workloads, baselines, metrics, output.
+        // Its hosts run HNACore's controller.
         .target(
             name: "HNASim",
-            dependencies: ["HNAWire", .product(name: "Yams", package: "Yams")],
+            dependencies: ["HNAWire", "HNACore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
 
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
-        .target(name: "HNABench", dependencies: ["HNAWire", "HNASim"], swiftSettings: strict),
+        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore", "HNASim"], swiftSettings: strict),
 
         // The thin command-line front end: argument parsing and wiring only.
         .executableTarget(
             name: "hna",
             dependencies: [
                 "HNAWire",
+                "HNACore",
                 "HNABench",
                 "HNASim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -53,8 +68,14 @@ let package = Package(
 
         // Shared by the test targets: seeded randomness for property tests.
         .target(name: "HNATestSupport", path: "Tests/HNATestSupport", swiftSettings: strict),
+        .testTarget(name: "hnaTests", dependencies: ["hna", "HNAWire", "HNATestSupport"], swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
         .testTarget(name: "HNASimTests", dependencies: ["HNASim", "HNATestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "HNACoreTests",
+            dependencies: ["HNACore", "HNAWire", "HNATestSupport", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
     ]
 )

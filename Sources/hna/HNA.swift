@@ -6,6 +6,6 @@ struct HNA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hna",
         abstract: "HNA, a software host network accelerator for data-center overlay networks.",
-        subcommands: [Decode.self, Bench.self]
+        subcommands: [Decode.self, Rates.self, Bench.self, Sim.self]
     )
 }

@@ -122,7 +122,7 @@ public final class Simulation<Host: SimHost> {
                 if wakeAt[h] == e.time {
                     wakeAt[h] = .max
                     hosts[h].poll(now: now, io: &io)
-                    drain(h)
+                    drain(h, polled: true)
                 }
             case .flowStart: startFlow(Int(e.index))
             case .sample:
@@ -179,7 +179,9 @@ public final class Simulation<Host: SimHost> {
 
     /// Puts what host `h` produced on its link, hands deliveries to the flows, refills the queues it
     /// sent from, and re-arms its timer.
-    func drain(_ h: Int) {
+    /// After a poll, a deadline of `now` again would spin without progress; the host is asked again a
+    /// nanosecond later instead (deadlines may be early, never late).
+    func drain(_ h: Int, polled: Bool = false) {
         if !io.sends.isEmpty {
             let firstSwitch = fabric.links[h].to
             var fed = -1
@@ -211,7 +213,7 @@ public final class Simulation<Host: SimHost> {
             }
             io.deliveries.removeAll(keepingCapacity: true)
         }
-        if let d = hosts[h].nextDeadline { scheduleWake(h, d) }
+        if let d = hosts[h].nextDeadline { scheduleWake(h, polled ? max(d, now &+ 1) : d) }
     }
 
     func startFlow(_ f: Int) {

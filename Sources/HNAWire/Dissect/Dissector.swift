@@ -76,6 +76,9 @@ public struct DissectorPorts: Sendable {
 
 public struct Dissector: Sendable {
     public var ports: DissectorPorts
+    /// The innermost IP addresses seen so far, for the transport checksums' pseudo-header.
+    enum AddressContext { case none, v4(IPv4Address, IPv4Address), v6(IPv6Address, IPv6Address) }
+    var context: AddressContext = .none
     /// Bound on decoded layers, so nested tunnels cannot make the walk unbounded.
     public static let maxLayers = 32
 
@@ -91,6 +94,12 @@ public struct Dissector: Sendable {
     }
 
     public func decode(_ frame: UnsafeRawBufferPointer, linkType: LinkType = .ethernet) -> DecodedPacket {
+        var walker = self
+        walker.context = .none
+        return walker.walk(frame, linkType: linkType)
+    }
+
+    mutating func walk(_ frame: UnsafeRawBufferPointer, linkType: LinkType) -> DecodedPacket {
         var out = DecodedPacket()
         var step: Step
         var bytes = frame
@@ -118,7 +127,7 @@ public struct Dissector: Sendable {
     }
 
     /// Decodes one header and returns the next step and its bytes, or nil when the walk is done.
-    func decodeOne(_ step: Step, _ bytes: UnsafeRawBufferPointer, into out: inout DecodedPacket) throws(WireError) -> (Step, UnsafeRawBufferPointer)? {
+    mutating func decodeOne(_ step: Step, _ bytes: UnsafeRawBufferPointer, into out: inout DecodedPacket) throws(WireError) -> (Step, UnsafeRawBufferPointer)? {
         switch step {
         case .payload:
             if bytes.count > 0 { out.layers.append(DecodedLayer("payload", [("length", .integer(bytes.count))])) }

@@ -1,0 +1,129 @@
+import HNAWire
+
+/// How one HNA scales the n-bit queue lengths and rates it puts on the wire (the patent's q_i and r_i,
+/// [0104]). A receiver decodes a value with the *sender's* units.
+///
+/// Rounding is chosen so that quantisation never hides demand and never starves a granted pair:
+/// - queue lengths round **up** (1 byte queued is reported as 1 unit, never as "empty");
+/// - rates round **down** (a source is never told it may send more than the destination computed),
+///   except that a positive rate below one unit is sent as 1 unit, so a positive grant stays positive.
+///   That exception can over-grant a destination by at most one rate unit per active source; choose the
+///   rate unit well below B_j / (active sources) (docs/flow-control.md).
+/// Both saturate at the largest n-bit value.
+public struct FlowUnits: Hashable, Sendable {
+    /// Bytes per queue-length unit (q_i), e.g. 64 B.
+    public var queueUnitBytes: UInt64
+    /// Bytes per second per rate unit (r_i), e.g. 16 MiB/s.
+    public var rateUnitBytesPerSecond: UInt64
+
+    public init(queueUnitBytes: UInt64 = 64, rateUnitBytesPerSecond: UInt64 = 1 << 24) {
+        precondition(queueUnitBytes > 0 && rateUnitBytesPerSecond > 0, "units are positive")
+        self.queueUnitBytes = queueUnitBytes
+        self.rateUnitBytesPerSecond = rateUnitBytesPerSecond
+    }
+
+    /// The largest value a 16-bit field carries.
+    public static let maxEncoded = UInt64(UInt16.max)
+
+    /// Queue length in units, rounded up, saturating.
+    @inlinable
+    public func encodeQueue(bytes: UInt64) -> UInt16 {
+        let units = bytes / queueUnitBytes + (bytes % queueUnitBytes == 0 ? 0 : 1)
+        return UInt16(min(units, Self.maxEncoded))
+    }
+
+    @inlinable
+    public func decodeQueue(_ value: UInt16) -> UInt64 { UInt64(value) * queueUnitBytes }
+
+    /// Rate in units, rounded down but at least 1 for a positive rate, saturating.
+    @inlinable
+    public func encodeRate(bytesPerSecond rate: Double) -> UInt16 {
+        guard rate > 0 else { return 0 }
+        let units = (rate / Double(rateUnitBytesPerSecond)).rounded(.down)
+        if units < 1 { return 1 }
+        return units >= Double(Self.maxEncoded) ? UInt16.max : UInt16(units)
+    }
+
+    @inlinable
+    public func decodeRate(_ value: UInt16) -> Double { Double(value) * Double(rateUnitBytesPerSecond) }
+}
+
+/// The single home of the communications controller's defaults. Every field is documented with its
+/// policy in docs/flow-control.md; times are nanoseconds, sizes bytes, bandwidths bytes per second.
+public struct FlowControlConfig: Hashable, Sendable {
+    /// Number of priorities, 1 to 8 (0 is the highest).
+    public var priorities: Int = HNAHeader.defaultPriorities
+    /// This HNA's wire units.
+    public var units = FlowUnits()
+    /// Fraction of a bandwidth every priority with demand is guaranteed (the anti-starvation floor of
+    /// the priority split); `priorities * minimumPriorityShare` must not exceed 1.
+    public var minimumPriorityShare: Double = 1.0 / 16
+
+    /// The receiver acks after this many bytes from one peer (the patent's L, [0097]).
+    public var ackThresholdBytes: Int = 4096
+    /// ... or this long after the first unacknowledged packet (FIG. 13's timer).
+    public var ackDelay: UInt64 = 20_000
+
+    /// A pair that has sent nothing for this long gets a heartbeat (at least; see `heartbeatBudget`).
+    public var heartbeatIdle: UInt64 = 100_000
+    /// Heartbeats never use more than this fraction of the link's transmit bandwidth.
+    public var heartbeatBudget: Double = 0.01
+    /// Bytes around an HNA header on the wire that a heartbeat pays for: Ethernet 14 + IPv4 20 + UDP 8,
+    /// which makes a 4-priority heartbeat a 64-byte frame (Table 1).
+    public var heartbeatFrameOverhead: Int = 42
+
+    /// A grant older than this (or older than four heartbeat cycles, whichever is longer) is stale and the
+    /// source falls back to the safe rate (B_j / peers, split evenly over the priorities).
+    public var grantMaxAge: UInt64 = 2_000_000
+
+    /// The receiver asks for a gap to be resent once it has been open this long, and again every
+    /// `nackDelay` while it stays open; the sender ignores a request for a packet it sent more recently.
+    public var nackDelay: UInt64 = 50_000
+    /// The sender resends a packet unacknowledged for this long (covers lost tails and lost NACKs).
+    public var resendTimeout: UInt64 = 500_000
+
+    /// Unacknowledged packets per (peer, priority); at most 16384 so sequence numbers stay unambiguous.
+    public var maxInFlightPackets: Int = 1024
+    /// Bytes held for possible resending, over all peers.
+    public var resendMemoryBytes: Int = 32 << 20
+    /// Packets past a gap the receiver keeps per (peer, priority); at most 16384.
+    public var reorderWindowPackets: Int = 1024
+    /// Bytes the receiver holds for reordering, over all peers.
+    public var reorderMemoryBytes: Int = 32 << 20
+
+    /// Bytes one virtual output queue holds: the largest queue length the header can report at the
+    /// default unit (65535 x 64 B).
+    public var voqLimitBytes: Int = 65535 * 64
+    /// Bytes all virtual output queues of this HNA hold together.
+    public var voqMemoryBytes: Int = 64 << 20
+
+    /// Burst a destination's token bucket allows (per peer and priority).
+    public var rateBurstBytes: Int = 16 << 10
+    /// Burst the NIC pacer allows.
+    public var nicBurstBytes: Int = 64 << 10
+    /// NACK entries one header carries at most.
+    public var maxNacksPerHeader: Int = 8
+
+    public init() {}
+
+    /// Checks the invariants the controller relies on; returns a description of the first violation.
+    public func validate() -> String? {
+        if !(1 ... HNAHeader.maxPriorities).contains(priorities) { return "priorities must be 1 to 8" }
+        if minimumPriorityShare < 0 || Double(priorities) * minimumPriorityShare > 1 {
+            return "priorities x minimumPriorityShare must be within 0...1"
+        }
+        if !(1 ... 16384).contains(maxInFlightPackets) { return "maxInFlightPackets must be 1 to 16384" }
+        if !(1 ... 16384).contains(reorderWindowPackets) { return "reorderWindowPackets must be 1 to 16384" }
+        if !(heartbeatBudget > 0 && heartbeatBudget <= 1) { return "heartbeatBudget must be within (0, 1]" }
+        if ackThresholdBytes <= 0 || ackDelay == 0 || heartbeatIdle == 0 || nackDelay == 0 || resendTimeout == 0 {
+            return "thresholds and timers must be positive"
+        }
+        if voqLimitBytes <= 0 || voqMemoryBytes <= 0 || resendMemoryBytes <= 0 || reorderMemoryBytes <= 0 {
+            return "memory bounds must be positive"
+        }
+        if rateBurstBytes <= 0 || nicBurstBytes <= 0 || !(1 ... 255).contains(maxNacksPerHeader) {
+            return "bursts must be positive and maxNacksPerHeader 1 to 255"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,872 @@
+import DequeModule
+import HeapModule
+import HNAWire
+
+/// The communications controller of one HNA (FIG. 4 item 147): virtual output queues per (peer,
+/// priority), the scheduler, flow control (Eq. 3/4, feedback, acks, heartbeats) and reliable delivery.
+///
+/// Sans-I/O: every event carries the time (nanoseconds, monotonic, from the driver). Actions collect in
+/// an outbox the driver takes with `takeActions(into:)`; `nextDeadline` says when to call `poll` again.
+/// Peers are dense ids 0..<peerCount. Policies: docs/flow-control.md.
+public struct FlowController<Payload: FabricPayload> {
+    public let config: FlowControlConfig
+    public let peerCount: Int
+    /// B_i: this HNA's transmit bandwidth (bytes/s).
+    public let txBandwidth: Double
+    /// B_j: this HNA's receive bandwidth, shared among sources by Eq. 3 (bytes/s).
+    public let rxBandwidth: Double
+    /// Effective heartbeat period per idle pair: the configured idle time, stretched so that one
+    /// heartbeat per peer per period fits the heartbeat budget.
+    public let heartbeatInterval: UInt64
+    /// Age after which a grant is stale.
+    public let grantLifetime: UInt64
+    /// Every event counted so far.
+    public var counters: FlowCounters { stats }
+    @usableFromInline var stats = FlowCounters()
+
+    @usableFromInline let priorities: Int
+    @usableFromInline var lanes: [Lane<Payload>]
+    @usableFromInline var peers: [Peer]
+    /// Per priority, round robin over lanes that have work and may be able to send.
+    @usableFromInline var eligible: [Deque<Int32>]
+    @usableFromInline var timers = Heap<TimerEntry>()
+    @usableFromInline var nicTokens: Double
+    @usableFromInline var nicRefilledAt: UInt64
+    @usableFromInline var heartbeatTokens: Double
+    @usableFromInline var heartbeatRefilledAt: UInt64
+    @usableFromInline let heartbeatRate: Double
+    @usableFromInline let heartbeatDepth: Double
+    @usableFromInline var controlQueue = Deque<Int32>()
+    @usableFromInline var heartbeatQueue = Deque<Int32>()
+    @usableFromInline var memoryBlocked = Deque<Int32>()
+    @usableFromInline var voqTotalBytes = 0
+    @usableFromInline var resendBytes = 0
+    @usableFromInline var reorderBytes = 0
+    /// Destination side: Σ_i q_ij per priority (bytes) and the per-priority budgets of B_j.
+    @usableFromInline var queueTotal = SIMD8<UInt64>(repeating: 0)
+    @usableFromInline var receiveBudget = SIMD8<Double>(repeating: 0)
+    /// Destination side: Σ_i of the grants as last sent to each source, per priority. New grants are
+    /// capped so this never exceeds the budget (see `makeHeader`).
+    @usableFromInline var grantOutstanding = SIMD8<Double>(repeating: 0)
+    /// Sources that got less than their Eq. 3 share because others still held older, larger grants;
+    /// they are sent fresh grants as soon as someone's grant shrinks.
+    @usableFromInline var squeezed = Deque<Int32>()
+    /// Source side: Σ_j r_ij over fresh grants per priority, and Eq. 4's factor per priority.
+    @usableFromInline var grantTotal = SIMD8<Double>(repeating: 0)
+    @usableFromInline var sourceScale = SIMD8<Double>(repeating: 1)
+    @usableFromInline var outbox: [FlowAction<Payload>] = []
+    /// Baseline hooks (see `setFlowControl` and `setRateLimit`); empty `rateLimits` means no limits.
+    @usableFromInline var flowControlEnabled = true
+    @usableFromInline var rateLimits: [Double] = []
+    @usableFromInline var now: UInt64
+
+    /// - Parameters:
+    ///   - peerRxBandwidth: each peer's receive bandwidth, used only for the safe rate (B_j / peers);
+    ///     defaults to this HNA's `rxBandwidth` for every peer.
+    ///   - peerUnits: each peer's wire units, to decode what it sends; defaults to `config.units`.
+    public init(
+        config: FlowControlConfig = FlowControlConfig(), peerCount: Int, txBandwidth: Double, rxBandwidth: Double,
+        peerRxBandwidth: [Double]? = nil, peerUnits: [FlowUnits]? = nil, now: UInt64
+    ) {
+        if let problem = config.validate() { preconditionFailure("FlowControlConfig: \(problem)") }
+        precondition(peerCount > 0 && peerCount < 1 << 28, "1 to 2^28 peers")
+        precondition(txBandwidth > 0 && rxBandwidth > 0, "bandwidths are positive")
+        precondition(peerRxBandwidth.map { $0.count == peerCount } ?? true)
+        precondition(peerUnits.map { $0.count == peerCount } ?? true)
+        self.config = config
+        self.peerCount = peerCount
+        self.txBandwidth = txBandwidth
+        self.rxBandwidth = rxBandwidth
+        priorities = config.priorities
+        let frame = Double(HNAHeader.length(priorities: priorities, data: false, acks: false, nacks: 0)
+            + config.heartbeatFrameOverhead)
+        heartbeatRate = txBandwidth * config.heartbeatBudget
+        heartbeatDepth = 4 * frame
+        let cycle = UInt64((Double(peerCount) * frame / heartbeatRate * 1e9).rounded(.up))
+        heartbeatInterval = max(config.heartbeatIdle, cycle)
+        grantLifetime = max(config.grantMaxAge, 4 * heartbeatInterval)
+        self.now = now
+        nicTokens = Double(config.nicBurstBytes)
+        nicRefilledAt = now
+        heartbeatTokens = heartbeatDepth
+        heartbeatRefilledAt = now
+        lanes = []
+        lanes.reserveCapacity(peerCount * priorities)
+        for _ in 0 ..< peerCount * priorities {
+            lanes.append(Lane(tokens: Double(config.rateBurstBytes), at: now))
+        }
+        peers = (0 ..< peerCount).map { j in
+            Peer(units: peerUnits?[j] ?? config.units,
+                 safeRate: (peerRxBandwidth?[j] ?? rxBandwidth) / Double(peerCount) / Double(config.priorities),
+                 at: now)
+        }
+        eligible = [Deque<Int32>](repeating: Deque(), count: priorities)
+        for j in 0 ..< peerCount {
+            // Stagger the first heartbeats over one interval.
+            let t = now + heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
+            timers.insert(TimerEntry(time: t, index: j, kind: .heartbeat))
+        }
+    }
+
+    // MARK: Events
+
+    /// A packet from a VM (via the virtual router) for `peer` at `priority`. Refused packets are ingress
+    /// drops with a reason; the driver should stop reading from its VMs while `freeQueueBytes` is low.
+    @inlinable
+    public mutating func enqueue(_ payload: Payload, to peer: Int, priority: Int, now: UInt64) -> IngressResult {
+        self.now = now
+        guard peer >= 0, peer < peerCount, priority >= 0, priority < priorities else {
+            return drop(.badDestination)
+        }
+        let li = peer * priorities + priority
+        let length = payload.wireLength
+        if lanes[li].voqBytes + length > config.voqLimitBytes { return drop(.voqFull) }
+        if voqTotalBytes + length > config.voqMemoryBytes { return drop(.memoryFull) }
+        let wasEmpty = lanes[li].voq.isEmpty
+        lanes[li].voq.append(payload)
+        lanes[li].voqBytes += length
+        voqTotalBytes += length
+        stats.enqueued += 1
+        if wasEmpty && peers[peer].demandReported & (1 << UInt8(priority)) == 0 {
+            // New demand: tell the destination now rather than at the next heartbeat.
+            signal(peer)
+        }
+        kick(li)
+        return .queued
+    }
+
+    /// A packet from `peer`: its header (feedback, acks, NACKs, sequence number) and, for data
+    /// (`header.sequence != nil`), its payload.
+    @inlinable
+    public mutating func receive(_ header: HNAHeader, payload: Payload?, from peer: Int, now: UInt64) {
+        self.now = now
+        guard peer >= 0, peer < peerCount, header.priorityCount == priorities,
+              (header.sequence == nil) == (payload == nil)
+        else {
+            stats.badHeaders += 1
+            return
+        }
+        applyFeedback(header, from: peer)
+        if let acks = header.acks {
+            for p in 0 ..< priorities { applyAck(acks[p], lane: peer * priorities + p) }
+        }
+        for nack in header.nacks where Int(nack.priority) < priorities {
+            applyNack(nack, lane: peer * priorities + Int(nack.priority))
+        }
+        if let sequence = header.sequence, let payload {
+            acceptData(payload, sequence: sequence, peer: peer, priority: Int(header.priority))
+        }
+    }
+
+    /// Runs due timers, then sends what the rates, the NIC and the heartbeat budget allow at `now`.
+    @inlinable
+    public mutating func poll(now: UInt64) {
+        self.now = now
+        while let t = timers.min, t.time <= now {
+            _ = timers.removeMin()
+            fire(t)
+        }
+        schedule()
+        flushControl()
+        flushHeartbeats()
+    }
+
+    /// When `poll` must next run (nil when nothing is pending). May be early, never late.
+    public var nextDeadline: UInt64? {
+        var d = timers.min?.time ?? .max
+        if eligible.contains(where: { !$0.isEmpty }) {
+            d = min(d, nicTokens > 0 ? now : now + Self.nanoseconds(-nicTokens, txBandwidth))
+        }
+        if !heartbeatQueue.isEmpty {
+            let frame = Double(heartbeatFrameLength(acks: false))
+            d = min(d, heartbeatTokens >= frame ? now
+                : now + Self.nanoseconds(frame - heartbeatTokens, heartbeatRate))
+        }
+        if !controlQueue.isEmpty || !outbox.isEmpty { d = now }
+        return d == .max ? nil : d
+    }
+
+    /// Moves the pending actions into `actions` (which must be empty; its capacity is reused).
+    @inlinable
+    public mutating func takeActions(into actions: inout [FlowAction<Payload>]) {
+        precondition(actions.isEmpty, "pass an empty array")
+        swap(&actions, &outbox)
+    }
+
+    // MARK: Queries
+
+    /// Bytes queued towards `peer` at `priority` (the unscaled q_ij).
+    public func queuedBytes(to peer: Int, priority: Int) -> Int { lanes[peer * priorities + priority].voqBytes }
+
+    /// Bytes all virtual output queues can still take.
+    public var freeQueueBytes: Int { config.voqMemoryBytes - voqTotalBytes }
+
+    /// Bytes held for resending and for reordering.
+    public var resendMemoryUsed: Int { resendBytes }
+    public var reorderMemoryUsed: Int { reorderBytes }
+
+    /// Packets sent to `peer` at `priority` and not yet acknowledged.
+    public func inFlight(to peer: Int, priority: Int) -> Int { lanes[peer * priorities + priority].unacked.count }
+
+    /// r_ij this HNA, as destination, currently grants source `peer` at `priority` (Eq. 3, bytes/s).
+    public func grant(toSource peer: Int, priority: Int) -> Double { grantFor(peer, priority) }
+
+    /// r̂_ij: the rate this HNA, as source, currently allows itself towards `peer` (Eq. 4, or the safe
+    /// rate when the grant is stale), bytes/s.
+    public func sendingRate(to peer: Int, priority: Int) -> Double { effectiveRate(peer * priorities + priority) }
+
+    /// True when the grant from `peer` is fresh.
+    public func hasFreshGrant(from peer: Int) -> Bool { peers[peer].grantFresh }
+
+    // MARK: Internals
+
+    @inlinable
+    mutating func drop(_ reason: IngressDropReason) -> IngressResult {
+        stats.ingressDrops[reason.rawValue] += 1
+        return .dropped(reason)
+    }
+
+    @inlinable @inline(__always)
+    static func nanoseconds(_ bytes: Double, _ rate: Double) -> UInt64 {
+        max(1, UInt64((bytes / rate * 1e9).rounded(.up)))
+    }
+
+    @inlinable
+    func heartbeatFrameLength(acks: Bool) -> Int {
+        HNAHeader.length(priorities: priorities, data: false, acks: acks, nacks: 0) + config.heartbeatFrameOverhead
+    }
+
+    @inlinable @inline(__always)
+    func grantFor(_ peer: Int, _ p: Int) -> Double {
+        RateAllocation.grant(queue: Double(lanes[peer * priorities + p].reportedQueue),
+                             columnTotal: Double(queueTotal[p]), budget: receiveBudget[p])
+    }
+
+    @inlinable @inline(__always)
+    func effectiveRate(_ li: Int) -> Double {
+        let peer = li / priorities
+        let limit = rateLimits.isEmpty ? Double.infinity : rateLimits[peer]
+        guard flowControlEnabled else { return min(txBandwidth, limit) }
+        guard peers[peer].grantFresh else { return min(peers[peer].safeRate, limit) }
+        return min(lanes[li].grant * sourceScale[li % priorities], limit)
+    }
+
+    // MARK: Baseline hooks
+
+    /// Turns the patent's flow control off or on. Off, a source ignores grants and sends to every peer
+    /// at its transmit bandwidth (or at the limit `setRateLimit` set) and sends no heartbeats; queues,
+    /// scheduling, acks and retransmission work as before. This is how the simulator runs its baselines
+    /// on the same controller: "no flow control", and an ECN rate control that sets limits.
+    public mutating func setFlowControl(enabled: Bool) {
+        flowControlEnabled = enabled
+        for li in lanes.indices { kick(li) }
+    }
+
+    /// Caps the rate towards `peer` (bytes/s over all its priorities' lanes each), or removes the cap
+    /// with nil. Applies with or without flow control; the lanes are re-examined at once.
+    public mutating func setRateLimit(_ bytesPerSecond: Double?, toPeer peer: Int) {
+        precondition(peer >= 0 && peer < peerCount)
+        if rateLimits.isEmpty {
+            if bytesPerSecond == nil { return }
+            rateLimits = [Double](repeating: .infinity, count: peerCount)
+        }
+        rateLimits[peer] = bytesPerSecond ?? .infinity
+        for p in 0 ..< priorities { kick(peer * priorities + p) }
+    }
+
+    /// Puts a lane with work on its priority's round robin (cancelling any wake-up it waits for).
+    @inlinable
+    mutating func kick(_ li: Int) {
+        guard !lanes[li].listed, !lanes[li].blocked, lanes[li].hasWork else { return }
+        lanes[li].listed = true
+        lanes[li].wakeAt = 0
+        eligible[li % priorities].append(Int32(li))
+    }
+
+    @inlinable
+    mutating func queueHeartbeat(_ peer: Int) {
+        guard !peers[peer].heartbeatQueued else { return }
+        peers[peer].heartbeatQueued = true
+        peers[peer].heartbeatQueuedAt = now
+        heartbeatQueue.append(Int32(peer))
+    }
+
+    /// Sends feedback to `peer` at the next poll even if nothing else is owed: demand or a grant
+    /// appeared, and waiting for the next heartbeat would stall the pair.
+    @inlinable
+    mutating func signal(_ peer: Int) {
+        peers[peer].signalPending = true
+        queueControl(peer)
+    }
+
+    @inlinable
+    mutating func queueControl(_ peer: Int) {
+        guard !peers[peer].controlQueued else { return }
+        peers[peer].controlQueued = true
+        controlQueue.append(Int32(peer))
+    }
+
+    @inlinable
+    mutating func recomputeReceiveBudget() {
+        var demand = SIMD8<Double>(repeating: 0)
+        for p in 0 ..< priorities where queueTotal[p] > 0 { demand[p] = .infinity }
+        receiveBudget = RateAllocation.priorityBudgets(bandwidth: rxBandwidth, demand: demand, priorities: priorities,
+                                                       minimumShare: config.minimumPriorityShare)
+    }
+
+    @inlinable
+    mutating func recomputeSourceScale() {
+        let budget = RateAllocation.priorityBudgets(bandwidth: txBandwidth, demand: grantTotal,
+                                                    priorities: priorities, minimumShare: config.minimumPriorityShare)
+        for p in 0 ..< priorities {
+            sourceScale[p] = RateAllocation.normalized(rate: 1, rowTotal: grantTotal[p], budget: budget[p])
+        }
+    }
+
+    @inlinable
+    mutating func applyFeedback(_ header: HNAHeader, from peer: Int) {
+        if peers[peer].heard, Int32(bitPattern: header.timestamp &- peers[peer].heardTimestamp) < 0 {
+            stats.staleFeedback += 1
+            return
+        }
+        peers[peer].heard = true
+        peers[peer].heardTimestamp = header.timestamp
+        let units = peers[peer].units
+        var demandChanged = false
+        var wantsGrant = false
+        let wasFresh = peers[peer].grantFresh
+        for p in 0 ..< priorities {
+            let li = peer * priorities + p
+            let q = units.decodeQueue(header.queueLengths[p])
+            let old = lanes[li].reportedQueue
+            if q != old {
+                let before = queueTotal[p]
+                queueTotal[p] = before &- old &+ q
+                if (before == 0) != (queueTotal[p] == 0) { demandChanged = true }
+                lanes[li].reportedQueue = q
+                if old == 0 { wantsGrant = true }
+            }
+            let g = units.decodeRate(header.grantedRates[p])
+            let oldGrant = wasFresh ? lanes[li].grant : 0
+            grantTotal[p] += g - oldGrant
+            lanes[li].grant = g
+            if g > oldGrant || !wasFresh { kick(li) }
+        }
+        if demandChanged { recomputeReceiveBudget() }
+        recomputeSourceScale()
+        peers[peer].grantFresh = true
+        peers[peer].grantAt = now
+        if !peers[peer].grantTimerArmed {
+            peers[peer].grantTimerArmed = true
+            timers.insert(TimerEntry(time: now + grantLifetime, index: peer, kind: .grantExpiry))
+        }
+        if wantsGrant { signal(peer) }
+    }
+
+    @inlinable
+    mutating func applyAck(_ ack: UInt16, lane li: Int) {
+        let una = lanes[li].unacked.first?.sequence ?? lanes[li].nextSequence
+        let advance = Int(ack &- una)
+        if advance == 0 { return }
+        guard advance <= lanes[li].unacked.count else {
+            stats.ignoredAcks += 1
+            return
+        }
+        var freed = 0
+        for _ in 0 ..< advance { freed += lanes[li].unacked.removeFirst().payload.wireLength }
+        resendBytes -= freed
+        lanes[li].unackedBytes -= freed
+        if lanes[li].blocked {
+            lanes[li].blocked = false
+            kick(li)
+        }
+        while let m = memoryBlocked.popFirst() {
+            lanes[Int(m)].blocked = false
+            kick(Int(m))
+        }
+    }
+
+    @inlinable
+    mutating func applyNack(_ nack: HNANack, lane li: Int) {
+        guard let una = lanes[li].unacked.first?.sequence else { return }
+        let count = lanes[li].unacked.count
+        var queued = false
+        for k in 0 ..< Int(nack.count) {
+            let index = Int((nack.first &+ UInt16(truncatingIfNeeded: k)) &- una)
+            guard index < count else { continue }
+            if lanes[li].unacked[index].queuedForResend || now - lanes[li].unacked[index].sentAt < config.nackDelay {
+                continue
+            }
+            lanes[li].unacked[index].queuedForResend = true
+            lanes[li].resend.append(lanes[li].unacked[index].sequence)
+            stats.resendsRequestedByNack += 1
+            queued = true
+        }
+        if queued { kick(li) }
+    }
+
+    @inlinable
+    mutating func acceptData(_ payload: Payload, sequence: UInt16, peer: Int, priority p: Int) {
+        let li = peer * priorities + p
+        let length = payload.wireLength
+        peers[peer].rxUnacked = true
+        peers[peer].rxBytesSinceAck += length
+        if peers[peer].rxBytesSinceAck >= config.ackThresholdBytes {
+            queueControl(peer)
+        } else if !peers[peer].ackTimerArmed {
+            peers[peer].ackTimerArmed = true
+            timers.insert(TimerEntry(time: now + config.ackDelay, index: peer, kind: .ack))
+        }
+        let d = SequenceNumber.distance(from: lanes[li].rcvNext, to: sequence)
+        if d < 0 {
+            // Already delivered: the sender missed our ack, so ack again at once.
+            stats.duplicates += 1
+            queueControl(peer)
+            return
+        }
+        if d == 0 {
+            deliver(payload, peer: peer, priority: p)
+            lanes[li].rcvNext &+= 1
+            if !lanes[li].reorder.isEmpty {
+                lanes[li].reorder.removeFirst()
+                while let next = lanes[li].reorder.first, let held = next {
+                    lanes[li].reorder.removeFirst()
+                    lanes[li].reorderCount -= 1
+                    reorderBytes -= held.wireLength
+                    deliver(held, peer: peer, priority: p)
+                    lanes[li].rcvNext &+= 1
+                }
+            }
+            return
+        }
+        if !lanes[li].nackArmed {
+            lanes[li].nackArmed = true
+            timers.insert(TimerEntry(time: now + config.nackDelay, index: li, kind: .nack))
+        }
+        if d >= config.reorderWindowPackets || reorderBytes + length > config.reorderMemoryBytes {
+            stats.reorderOverflows += 1
+            return
+        }
+        while lanes[li].reorder.count <= d { lanes[li].reorder.append(nil) }
+        if lanes[li].reorder[d] != nil {
+            stats.duplicates += 1
+            queueControl(peer)
+            return
+        }
+        lanes[li].reorder[d] = payload
+        lanes[li].reorderCount += 1
+        reorderBytes += length
+    }
+
+    @inlinable
+    mutating func deliver(_ payload: Payload, peer: Int, priority: Int) {
+        outbox.append(.deliver(peer: peer, priority: priority, payload: payload))
+        stats.delivered += 1
+    }
+
+    @inlinable
+    mutating func fire(_ t: TimerEntry) {
+        let i = t.index
+        switch t.kind {
+        case .laneWake:
+            if lanes[i].wakeAt == t.time {
+                lanes[i].wakeAt = 0
+                kick(i)
+            }
+        case .resend:
+            fireResend(i)
+        case .nack:
+            fireNack(i)
+        case .ack:
+            peers[i].ackTimerArmed = false
+            if peers[i].rxUnacked { queueControl(i) }
+        case .heartbeat:
+            let idle = now - min(now, peers[i].lastSentAt)
+            if idle >= heartbeatInterval {
+                queueHeartbeat(i)
+                timers.insert(TimerEntry(time: now + heartbeatInterval, index: i, kind: .heartbeat))
+            } else {
+                timers.insert(TimerEntry(time: peers[i].lastSentAt + heartbeatInterval, index: i, kind: .heartbeat))
+            }
+        case .grantExpiry:
+            let expiry = peers[i].grantAt + grantLifetime
+            guard peers[i].grantFresh, expiry <= now else {
+                if peers[i].grantFresh {
+                    timers.insert(TimerEntry(time: expiry, index: i, kind: .grantExpiry))
+                } else {
+                    peers[i].grantTimerArmed = false
+                }
+                return
+            }
+            peers[i].grantTimerArmed = false
+            peers[i].grantFresh = false
+            stats.staleGrants += 1
+            for p in 0 ..< priorities {
+                grantTotal[p] -= lanes[i * priorities + p].grant
+                kick(i * priorities + p)
+            }
+            recomputeSourceScale()
+        }
+    }
+
+    @inlinable
+    mutating func fireResend(_ li: Int) {
+        guard let oldest = lanes[li].unacked.first else {
+            lanes[li].resendArmed = false
+            return
+        }
+        let timeout = config.resendTimeout
+        if !oldest.queuedForResend, oldest.sentAt + timeout > now {
+            timers.insert(TimerEntry(time: oldest.sentAt + timeout, index: li, kind: .resend))
+            return
+        }
+        var queued = false
+        for k in 0 ..< lanes[li].unacked.count
+        where !lanes[li].unacked[k].queuedForResend && lanes[li].unacked[k].sentAt + timeout <= now {
+            lanes[li].unacked[k].queuedForResend = true
+            lanes[li].resend.append(lanes[li].unacked[k].sequence)
+            stats.resendsByTimeout += 1
+            queued = true
+        }
+        if queued { kick(li) }
+        timers.insert(TimerEntry(time: now + timeout, index: li, kind: .resend))
+    }
+
+    @inlinable
+    mutating func fireNack(_ li: Int) {
+        guard lanes[li].reorderCount > 0 else {
+            lanes[li].nackArmed = false
+            return
+        }
+        let peer = li / priorities
+        let p = UInt8(li % priorities)
+        let base = lanes[li].rcvNext
+        var k = 0
+        let n = lanes[li].reorder.count
+        while k < n, peers[peer].pendingNacks.count < config.maxNacksPerHeader {
+            guard lanes[li].reorder[k] == nil else { k += 1; continue }
+            var end = k
+            while end < n, lanes[li].reorder[end] == nil, end - k < Int(HNANack.maxCount) { end += 1 }
+            peers[peer].pendingNacks.append(HNANack(priority: p, first: base &+ UInt16(k), count: UInt16(end - k)))
+            k = end
+        }
+        queueControl(peer)
+        timers.insert(TimerEntry(time: now + config.nackDelay, index: li, kind: .nack))
+    }
+
+    /// Sends from the lanes by priority, round robin within a priority, while the NIC has tokens.
+    @inlinable
+    mutating func schedule() {
+        nicTokens = min(Double(config.nicBurstBytes),
+                        nicTokens + txBandwidth * Double(now - nicRefilledAt) * 1e-9)
+        nicRefilledAt = now
+        while nicTokens > 0 {
+            var p = 0
+            while p < priorities, eligible[p].isEmpty { p += 1 }
+            if p == priorities { break }
+            let li = Int(eligible[p].removeFirst())
+            lanes[li].listed = false
+            serve(li)
+        }
+    }
+
+    @inlinable
+    mutating func serve(_ li: Int) {
+        guard lanes[li].hasWork else { return }
+        let rate = effectiveRate(li)
+        let burst = Double(config.rateBurstBytes)
+        lanes[li].tokens = min(burst, lanes[li].tokens + rate * Double(now - lanes[li].refilledAt) * 1e-9)
+        lanes[li].refilledAt = now
+        if lanes[li].tokens <= 0 {
+            // Wait for tokens; with no rate at all, a grant or its expiry kicks the lane.
+            if rate > 0 {
+                let t = now + Self.nanoseconds(-lanes[li].tokens, rate)
+                lanes[li].wakeAt = t
+                timers.insert(TimerEntry(time: t, index: li, kind: .laneWake))
+            }
+            return
+        }
+        let peer = li / priorities
+        let p = li % priorities
+        var cost = 0
+        if let sequence = lanes[li].resend.popFirst() {
+            let una = lanes[li].unacked.first?.sequence ?? lanes[li].nextSequence
+            let index = Int(sequence &- una)
+            if index < lanes[li].unacked.count, lanes[li].unacked[index].queuedForResend {
+                lanes[li].unacked[index].queuedForResend = false
+                lanes[li].unacked[index].sentAt = now
+                let payload = lanes[li].unacked[index].payload
+                cost = emitData(payload, sequence: sequence, peer: peer, priority: p, retransmission: true)
+                stats.retransmissions += 1
+            }
+        } else if let head = lanes[li].voq.first {
+            if lanes[li].unacked.count >= config.maxInFlightPackets {
+                lanes[li].blocked = true
+                stats.windowStalls += 1
+                return
+            }
+            let length = head.wireLength
+            if resendBytes + length > config.resendMemoryBytes {
+                lanes[li].blocked = true
+                memoryBlocked.append(Int32(li))
+                stats.resendMemoryStalls += 1
+                return
+            }
+            lanes[li].voq.removeFirst()
+            lanes[li].voqBytes -= length
+            voqTotalBytes -= length
+            let sequence = lanes[li].nextSequence
+            lanes[li].nextSequence &+= 1
+            lanes[li].unacked.append(Unacked(payload: head, sequence: sequence, sentAt: now))
+            resendBytes += length
+            lanes[li].unackedBytes += length
+            if !lanes[li].resendArmed {
+                lanes[li].resendArmed = true
+                timers.insert(TimerEntry(time: now + config.resendTimeout, index: li, kind: .resend))
+            }
+            cost = emitData(head, sequence: sequence, peer: peer, priority: p, retransmission: false)
+        }
+        lanes[li].tokens -= Double(cost)
+        nicTokens -= Double(cost)
+        if lanes[li].hasWork {
+            lanes[li].listed = true
+            eligible[p].append(Int32(li))
+        }
+    }
+
+    /// Emits a data packet and returns its cost in bytes (payload and HNA header).
+    @inlinable
+    mutating func emitData(_ payload: Payload, sequence: UInt16, peer: Int, priority: Int, retransmission: Bool) -> Int {
+        let header = makeHeader(to: peer, next: payload.nextProtocol, priority: priority, sequence: sequence,
+                                retransmission: retransmission)
+        outbox.append(.send(peer: peer, header: header, payload: payload))
+        let cost = payload.wireLength + header.encodedLength
+        stats.dataSent += 1
+        stats.dataBytesSent += cost
+        return cost
+    }
+
+    /// The header for anything sent to `peer` now: our queue lengths towards it, the rates we grant it,
+    /// our clock, and any acks and NACKs we owe it (FIG. 5).
+    @inlinable
+    mutating func makeHeader(
+        to peer: Int, next: HNANextProtocol, priority: Int, sequence: UInt16?, retransmission: Bool,
+        forceAcks: Bool = false
+    ) -> HNAHeader {
+        let units = config.units
+        var q = PriorityVector(count: priorities)
+        var r = PriorityVector(count: priorities)
+        var demand: UInt8 = 0
+        var released = false
+        let base = peer * priorities
+        for p in 0 ..< priorities {
+            q[p] = units.encodeQueue(bytes: UInt64(lanes[base + p].pendingBytes))
+            if q[p] > 0 { demand |= 1 << UInt8(p) }
+            // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
+            // against older queue lengths, and until they hear from us they may use them.
+            let old = lanes[base + p].sentGrant
+            let room = max(0, min(receiveBudget[p] - (grantOutstanding[p] - old),
+                                  rxBandwidth - (grantOutstanding.sum() - old)))
+            var code = units.encodeRate(bytesPerSecond: grantFor(peer, p))
+            if units.decodeRate(code) > room {
+                code = UInt16(min(Double(UInt16.max), (room / Double(units.rateUnitBytesPerSecond)).rounded(.down)))
+                if !peers[peer].squeezed {
+                    peers[peer].squeezed = true
+                    squeezed.append(Int32(peer))
+                }
+            }
+            r[p] = code
+            let new = units.decodeRate(code)
+            if new < old { released = true }
+            grantOutstanding[p] += new - old
+            lanes[base + p].sentGrant = new
+        }
+        if released {
+            while let s = squeezed.popFirst() {
+                peers[Int(s)].squeezed = false
+                if Int(s) != peer { signal(Int(s)) }
+            }
+        }
+        var acks: PriorityVector?
+        if peers[peer].rxUnacked || forceAcks {
+            var a = PriorityVector(count: priorities)
+            for p in 0 ..< priorities { a[p] = lanes[base + p].rcvNext }
+            acks = a
+            peers[peer].rxUnacked = false
+            peers[peer].rxBytesSinceAck = 0
+        }
+        var nacks: [HNANack] = []
+        if !peers[peer].pendingNacks.isEmpty {
+            swap(&nacks, &peers[peer].pendingNacks)
+            stats.nackEntriesSent += nacks.count
+        }
+        peers[peer].lastSentAt = now
+        peers[peer].demandReported = demand
+        peers[peer].signalPending = false
+        return HNAHeader(nextProtocol: next, priority: UInt8(priority),
+                         timestamp: UInt32(truncatingIfNeeded: now / 1000), queueLengths: q, grantedRates: r,
+                         sequence: sequence, acks: acks, nacks: nacks, isRetransmission: retransmission)
+    }
+
+    /// Standalone acks and NACKs for peers that are owed them and got no piggybacked ones.
+    @inlinable
+    mutating func flushControl() {
+        while let raw = controlQueue.popFirst() {
+            let peer = Int(raw)
+            peers[peer].controlQueued = false
+            guard peers[peer].rxUnacked || !peers[peer].pendingNacks.isEmpty || peers[peer].signalPending else {
+                continue
+            }
+            let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false,
+                                    forceAcks: true)
+            outbox.append(.send(peer: peer, header: header, payload: nil))
+            nicTokens -= Double(header.encodedLength + config.heartbeatFrameOverhead)
+            stats.controlSent += 1
+        }
+    }
+
+    /// Heartbeats for idle pairs, within the heartbeat budget.
+    @inlinable
+    mutating func flushHeartbeats() {
+        heartbeatTokens = min(heartbeatDepth,
+                              heartbeatTokens + heartbeatRate * Double(now - heartbeatRefilledAt) * 1e-9)
+        heartbeatRefilledAt = now
+        if !flowControlEnabled {
+            // Nothing to report without flow control; acks go out on their own timer.
+            while let raw = heartbeatQueue.popFirst() { peers[Int(raw)].heartbeatQueued = false }
+            return
+        }
+        while let raw = heartbeatQueue.first {
+            let peer = Int(raw)
+            if peers[peer].lastSentAt >= peers[peer].heartbeatQueuedAt {
+                // Something else carried the feedback since the pair went idle.
+                heartbeatQueue.removeFirst()
+                peers[peer].heartbeatQueued = false
+                continue
+            }
+            let frame = Double(heartbeatFrameLength(acks: peers[peer].rxUnacked))
+            if heartbeatTokens < frame { break }
+            heartbeatQueue.removeFirst()
+            peers[peer].heartbeatQueued = false
+            let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false)
+            outbox.append(.send(peer: peer, header: header, payload: nil))
+            let bytes = Double(header.encodedLength + config.heartbeatFrameOverhead)
+            heartbeatTokens -= bytes
+            nicTokens -= bytes
+            stats.heartbeatsSent += 1
+            stats.heartbeatBytesSent += Int(bytes)
+        }
+    }
+}
+
+// MARK: - State
+
+/// One packet sent and not yet acknowledged.
+@usableFromInline
+struct Unacked<Payload> {
+    @usableFromInline var payload: Payload
+    @usableFromInline var sequence: UInt16
+    @usableFromInline var sentAt: UInt64
+    @usableFromInline var queuedForResend = false
+
+    @inlinable init(payload: Payload, sequence: UInt16, sentAt: UInt64) {
+        self.payload = payload
+        self.sequence = sequence
+        self.sentAt = sentAt
+    }
+}
+
+/// Everything about one (peer, priority): the VOQ and sender state towards the peer, and the receiver
+/// state for what the peer sends us at this priority.
+@usableFromInline
+struct Lane<Payload> {
+    @usableFromInline var voq = Deque<Payload>()
+    @usableFromInline var voqBytes = 0
+    @usableFromInline var tokens: Double
+    @usableFromInline var refilledAt: UInt64
+    /// r_ij the peer granted us (bytes/s), meaningful while the peer's grant is fresh.
+    @usableFromInline var grant: Double = 0
+    @usableFromInline var listed = false
+    @usableFromInline var blocked = false
+    @usableFromInline var wakeAt: UInt64 = 0
+    @usableFromInline var nextSequence: UInt16 = 0
+    @usableFromInline var unacked = Deque<Unacked<Payload>>()
+    @usableFromInline var unackedBytes = 0
+    @usableFromInline var resend = Deque<UInt16>()
+    @usableFromInline var resendArmed = false
+    @usableFromInline var rcvNext: UInt16 = 0
+    /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
+    @usableFromInline var reorder = Deque<Payload?>()
+    @usableFromInline var reorderCount = 0
+    @usableFromInline var nackArmed = false
+    /// q_ji the peer last reported towards us (bytes).
+    @usableFromInline var reportedQueue: UInt64 = 0
+    /// The grant we last sent the peer for this priority (bytes/s, as the peer decodes it).
+    @usableFromInline var sentGrant: Double = 0
+
+    @inlinable init(tokens: Double, at time: UInt64) {
+        self.tokens = tokens
+        refilledAt = time
+    }
+
+    @inlinable var hasWork: Bool { !resend.isEmpty || !voq.isEmpty }
+
+    /// What we report as q: bytes queued plus bytes sent and not yet acknowledged, i.e. everything the
+    /// destination has yet to receive. Counting in-flight bytes keeps a pair's grant positive while its
+    /// packets (or their resends) are under way, so a light flow is not re-negotiated packet by packet.
+    @inlinable var pendingBytes: Int { voqBytes + unackedBytes }
+}
+
+@usableFromInline
+struct Peer {
+    @usableFromInline let units: FlowUnits
+    @usableFromInline let safeRate: Double
+    @usableFromInline var lastSentAt: UInt64
+    @usableFromInline var heard = false
+    @usableFromInline var heardTimestamp: UInt32 = 0
+    @usableFromInline var grantFresh = false
+    @usableFromInline var grantAt: UInt64 = 0
+    @usableFromInline var grantTimerArmed = false
+    @usableFromInline var rxUnacked = false
+    @usableFromInline var rxBytesSinceAck = 0
+    @usableFromInline var ackTimerArmed = false
+    @usableFromInline var controlQueued = false
+    @usableFromInline var heartbeatQueued = false
+    @usableFromInline var heartbeatQueuedAt: UInt64 = 0
+    /// Priorities whose last report to the peer had a non-zero queue length.
+    @usableFromInline var demandReported: UInt8 = 0
+    @usableFromInline var signalPending = false
+    @usableFromInline var squeezed = false
+    @usableFromInline var pendingNacks: [HNANack] = []
+
+    @inlinable init(units: FlowUnits, safeRate: Double, at time: UInt64) {
+        self.units = units
+        self.safeRate = safeRate
+        lastSentAt = time
+    }
+}
+
+@usableFromInline
+enum TimerKind: UInt64 {
+    case laneWake, resend, nack, ack, heartbeat, grantExpiry
+}
+
+/// A deadline in the controller's single timer heap. Entries are never removed early: each is checked
+/// against the state it belongs to when it comes due, and ignored if superseded.
+@usableFromInline
+struct TimerEntry: Comparable {
+    @usableFromInline var time: UInt64
+    @usableFromInline var code: UInt64
+
+    @inlinable init(time: UInt64, index: Int, kind: TimerKind) {
+        self.time = time
+        code = UInt64(index) << 3 | kind.rawValue
+    }
+
+    @inlinable var index: Int { Int(code >> 3) }
+    @inlinable var kind: TimerKind { TimerKind(rawValue: code & 7)! }
+
+    @inlinable static func < (a: TimerEntry, b: TimerEntry) -> Bool {
+        a.time != b.time ? a.time < b.time : a.code < b.code
+    }
+}

@@ -1,0 +1,92 @@
+import HNAWire
+
+/// What the controller queues, resends and delivers. The simulator queues small descriptors, the daemon
+/// real buffers; the controller never looks at the bytes.
+public protocol FabricPayload {
+    /// Bytes the payload occupies on the fabric, everything except the HNA header (which the controller
+    /// adds to the cost of every packet it paces).
+    var wireLength: Int { get }
+    /// What the HNA header says follows it.
+    var nextProtocol: HNANextProtocol { get }
+}
+
+/// 16-bit sequence numbers compared by serial-number arithmetic (RFC 1982): valid while the numbers
+/// compared are less than 2^15 apart, which the in-flight and reorder bounds (at most 16384) ensure.
+public enum SequenceNumber {
+    /// Signed distance from `a` to `b`: positive when `b` is after `a`.
+    @inlinable @inline(__always)
+    public static func distance(from a: UInt16, to b: UInt16) -> Int { Int(Int16(bitPattern: b &- a)) }
+
+    /// True when `a` comes before `b`.
+    @inlinable @inline(__always)
+    public static func precedes(_ a: UInt16, _ b: UInt16) -> Bool { distance(from: a, to: b) > 0 }
+}
+
+/// Why a packet from a VM never entered a virtual output queue. These are ingress drops: the fabric
+/// itself never drops a packet the controller accepted.
+public enum IngressDropReason: Int, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+    /// The (destination, priority) queue is at `voqLimitBytes`.
+    case voqFull
+    /// All queues together are at `voqMemoryBytes`.
+    case memoryFull
+    /// The destination peer or the priority is out of range.
+    case badDestination
+
+    public var description: String {
+        switch self {
+        case .voqFull: return "voq-full"
+        case .memoryFull: return "voq-memory-full"
+        case .badDestination: return "bad-destination"
+        }
+    }
+}
+
+/// The answer to `FlowController.enqueue`.
+public enum IngressResult: Hashable, Sendable {
+    case queued
+    case dropped(IngressDropReason)
+}
+
+/// What the controller asks its driver to do. A later layer writes the header bytes.
+public enum FlowAction<Payload> {
+    /// Send `header` (and the payload after it, if any) to `peer`.
+    case send(peer: Int, header: HNAHeader, payload: Payload?)
+    /// Hand `payload` from `peer` to the virtual router; in order per (peer, priority).
+    case deliver(peer: Int, priority: Int, payload: Payload)
+}
+
+/// Every event the controller counts, drops with their reasons among them.
+public struct FlowCounters: Hashable, Sendable {
+    public var enqueued = 0
+    /// Ingress drops by reason (index: `IngressDropReason.rawValue`).
+    public var ingressDrops = [Int](repeating: 0, count: IngressDropReason.allCases.count)
+    public var dataSent = 0
+    public var dataBytesSent = 0
+    public var retransmissions = 0
+    public var resendsRequestedByNack = 0
+    public var resendsByTimeout = 0
+    public var heartbeatsSent = 0
+    public var heartbeatBytesSent = 0
+    public var controlSent = 0
+    public var nackEntriesSent = 0
+    public var delivered = 0
+    public var duplicates = 0
+    /// Packets refused because the reorder window or memory was full (the sender resends them).
+    public var reorderOverflows = 0
+    /// Feedback older than feedback already applied (reordered in the fabric), ignored.
+    public var staleFeedback = 0
+    /// Grants that aged out; the pair fell back to the safe rate.
+    public var staleGrants = 0
+    /// Acks that acknowledged nothing new or something never sent.
+    public var ignoredAcks = 0
+    /// Headers refused (unknown peer, wrong priority count, data without payload).
+    public var badHeaders = 0
+    /// Times a queue could not send because its in-flight window was full.
+    public var windowStalls = 0
+    /// Times a queue could not send because resend memory was full.
+    public var resendMemoryStalls = 0
+
+    public init() {}
+
+    public func ingressDrops(_ reason: IngressDropReason) -> Int { ingressDrops[reason.rawValue] }
+}

@@ -1,0 +1,149 @@
+import HNACore
+import HNAWire
+
+/// What the simulator's hosts queue: a descriptor of one application segment. The controller never
+/// looks inside; its wire length is what the fabric carries besides the HNA header.
+public struct SimPayload: FabricPayload, Sendable {
+    public var flow: Int32
+    public var bytes: Int32
+
+    @inlinable
+    public init(flow: Int32, bytes: Int32) {
+        self.flow = flow
+        self.bytes = bytes
+    }
+
+    /// Outer headers, the tunnelled packet's encapsulation and the application bytes.
+    @inlinable
+    public var wireLength: Int { Framing.outerHeaderBytes + Framing.innerEncapsulationBytes + Int(bytes) }
+    @inlinable
+    public var nextProtocol: HNANextProtocol { .vxlan }
+}
+
+/// A host running HNACore's communications controller: VOQs, scheduler, reliability, and, depending on
+/// the mode, HNA's flow control (Eq. 3/4), none (line rate), or a DCQCN-like rate per destination that
+/// this adapter computes from congestion notifications and hands to the controller as a rate limit.
+public struct HNAHost: SimHost {
+    public let id: Int
+    public let mode: FlowControlMode
+    public private(set) var controller: FlowController<SimPayload>
+    var actions: [FlowAction<SimPayload>] = []
+    var dcqcn: DCQCN?
+    let peers: Int
+
+    /// The controller configuration the simulator uses: one priority (the workloads have one class of
+    /// traffic, and it keeps per-pair state small at thousands of hosts); everything else is HNACore's
+    /// default.
+    public static func controllerConfig() -> FlowControlConfig {
+        var c = FlowControlConfig()
+        c.priorities = 1
+        c.minimumPriorityShare = 0
+        return c
+    }
+
+    public init(id: Int, fabric: Fabric, mode: FlowControlMode, config: FlowControlConfig = HNAHost.controllerConfig()) {
+        self.id = id
+        self.mode = mode
+        peers = fabric.hosts
+        let rate = fabric.links[fabric.hostUplink(id)].bytesPerSecond
+        controller = FlowController(config: config, peerCount: fabric.hosts, txBandwidth: rate, rxBandwidth: rate, now: 0)
+        actions.reserveCapacity(64)
+        switch mode {
+        case .hna:
+            break
+        case .none:
+            controller.setFlowControl(enabled: false)
+        case .dcqcn:
+            controller.setFlowControl(enabled: false)
+            dcqcn = DCQCN(lineRate: rate, hosts: fabric.hosts)
+        }
+    }
+
+    public mutating func enqueue(dst: Int, flow: Int32, payloadBytes: Int, now: SimTime) -> Bool {
+        if case .queued = controller.enqueue(SimPayload(flow: flow, bytes: Int32(payloadBytes)), to: dst, priority: 0, now: now) {
+            return true
+        }
+        return false
+    }
+
+    public func queuedBytes(to dst: Int) -> Int { controller.queuedBytes(to: dst, priority: 0) }
+
+    public mutating func receive(_ packet: Packet, now: SimTime, io: inout HostIO) {
+        let src = Int(packet.src)
+        if packet.kind == .congestionNotification {
+            if var d = dcqcn {
+                d.notified(by: src, now: now, controller: &controller)
+                dcqcn = d
+            }
+            return
+        }
+        guard let header = packet.header else { return }
+        let payload = packet.kind == .data ? SimPayload(flow: packet.flow, bytes: packet.payloadBytes) : nil
+        controller.receive(header, payload: payload, from: src, now: now)
+        if packet.ce, dcqcn != nil, dcqcn!.shouldNotify(src, now: now) {
+            let wire = Framing.outerHeaderBytes + HNAHeader.length(priorities: 1, data: false, acks: false, nacks: 0)
+            io.sends.append(Packet(src: Int32(id), dst: packet.src, wireBytes: Int32(wire), flow: -1, payloadBytes: 0,
+                                   kind: .congestionNotification, hash: Self.hash(id, src, -1)))
+        }
+        collect(&io)
+    }
+
+    public mutating func poll(now: SimTime, io: inout HostIO) {
+        if var d = dcqcn, d.nextTick <= now {
+            d.tick(now: now, controller: &controller)
+            dcqcn = d
+        }
+        controller.poll(now: now)
+        collect(&io)
+    }
+
+    public var nextDeadline: SimTime? {
+        let c = controller.nextDeadline
+        guard let d = dcqcn, d.active else { return c }
+        return min(c ?? .max, d.nextTick)
+    }
+
+    public var stats: HostStats {
+        let c = controller.counters
+        var s = HostStats()
+        s.ingressDrops = c.ingressDrops.reduce(0, +)
+        s.retransmissions = c.retransmissions
+        s.reorderOverflows = c.reorderOverflows
+        s.duplicates = c.duplicates
+        s.heartbeats = c.heartbeatsSent
+        return s
+    }
+
+    @inline(__always)
+    static func hash(_ src: Int, _ dst: Int, _ flow: Int32) -> UInt32 {
+        UInt32(truncatingIfNeeded: src &* 0x9E37_79B1 ^ dst &* 0x85EB_CA77 ^ Int(flow) &* 0xC2B2_AE3D)
+    }
+
+    /// Turns the controller's actions into packets and deliveries.
+    mutating func collect(_ io: inout HostIO) {
+        controller.takeActions(into: &actions)
+        if actions.isEmpty { return }
+        let ect = mode == .dcqcn
+        for a in actions {
+            switch a {
+            case let .send(peer, header, payload):
+                if let p = payload {
+                    var pkt = Packet(src: Int32(id), dst: Int32(peer), wireBytes: Int32(p.wireLength + header.encodedLength),
+                                     flow: p.flow, payloadBytes: p.bytes, kind: .data,
+                                     hash: Self.hash(id, peer, p.flow), header: header)
+                    pkt.ect = ect
+                    io.sends.append(pkt)
+                } else {
+                    let kind: PacketKind = header.acks == nil && header.nacks.isEmpty ? .heartbeat : .control
+                    io.sends.append(Packet(src: Int32(id), dst: Int32(peer),
+                                           wireBytes: Int32(Framing.outerHeaderBytes + header.encodedLength),
+                                           flow: -1, payloadBytes: 0, kind: kind, hash: Self.hash(id, peer, -1),
+                                           header: header))
+                }
+            case let .deliver(_, _, payload):
+                io.deliveries.append((payload.flow, payload.bytes))
+            }
+        }
+        actions.removeAll(keepingCapacity: true)
+    }
+}

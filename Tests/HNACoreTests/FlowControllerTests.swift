@@ -1,0 +1,206 @@
+import HNATestSupport
+import HNAWire
+import Testing
+@testable import HNACore
+
+@Suite struct FlowControllerTests {
+    /// 1 Gb/s links; units fine enough that 32 sources' grants do not round to a unit each.
+    static let bandwidth = 125_000_000.0
+
+    static func config(priorities: Int = 4) -> FlowControlConfig {
+        var c = FlowControlConfig()
+        c.priorities = priorities
+        c.units = FlowUnits(queueUnitBytes: 64, rateUnitBytesPerSecond: 1 << 14)
+        c.rateBurstBytes = 3000
+        c.nicBurstBytes = 9000
+        return c
+    }
+
+    /// Random traffic between random pairs with random priorities and sizes.
+    static func randomTraffic(nodes: Int, priorities: Int, packetsPerTick: Int) -> (inout SplitMix64, Int, UInt64) -> [(Int, Int, Int)] {
+        { rng, n, _ in
+            (0 ..< packetsPerTick).compactMap { _ in
+                let d = Int.random(in: 0 ..< nodes, using: &rng)
+                guard d != n else { return nil }
+                return (d, Int.random(in: 0 ..< priorities, using: &rng), Int.random(in: 64 ... 1500, using: &rng))
+            }
+        }
+    }
+
+    @Test(arguments: [(2, UInt64(1)), (5, 2), (12, 3), (32, 4)])
+    func impairedFabricDeliversEverythingOnceInOrder(nodes: Int, seed: UInt64) {
+        var impair = FakeFabric.Impairments()
+        impair.loss = 0.05
+        impair.duplication = 0.03
+        impair.minDelay = 2_000
+        impair.maxDelay = 40_000
+        var fabric = FakeFabric(nodes: nodes, config: Self.config(), bandwidth: Self.bandwidth, seed: seed, impairments: impair)
+        fabric.workload = Self.randomTraffic(nodes: nodes, priorities: 4, packetsPerTick: 3)
+        let traffic: UInt64 = nodes > 16 ? 3_000_000 : 8_000_000
+        for n in 0 ..< nodes { fabric.scheduleInjections(node: n, every: 50_000, until: traffic) }
+        fabric.run(until: traffic + 200_000_000)
+        #expect(fabric.failures.isEmpty, "\(fabric.failures.prefix(3))")
+        #expect(fabric.undelivered == 0)
+        #expect(fabric.ingressDrops == 0)
+        let resent = fabric.nodes.map(\.counters.retransmissions).reduce(0, +)
+        let dups = fabric.nodes.map(\.counters.duplicates).reduce(0, +)
+        #expect(resent > 0 && dups > 0, "the impairments were exercised")
+        for n in fabric.nodes {
+            #expect(n.resendMemoryUsed == 0 && n.reorderMemoryUsed == 0)
+        }
+    }
+
+    /// Every node sends as fast as it may to node 0: node 0 must never receive more than its bandwidth
+    /// over windows longer than the feedback delay, and the sources share it.
+    @Test(arguments: [2, 8, 32])
+    func incastNeverOverrunsTheDestination(nodes: Int) {
+        var impair = FakeFabric.Impairments()
+        impair.minDelay = 5_000
+        impair.maxDelay = 15_000
+        impair.loss = 0.01
+        var fabric = FakeFabric(nodes: nodes, config: Self.config(), bandwidth: Self.bandwidth, seed: UInt64(nodes), impairments: impair)
+        // Each source offers its full link rate to node 0 (1500 B every 12 µs) at random priorities.
+        fabric.workload = { rng, n, _ in n == 0 ? [] : [(0, Int.random(in: 0 ..< 4, using: &rng), 1500)] }
+        let end: UInt64 = 10_000_000
+        for n in 1 ..< nodes { fabric.scheduleInjections(node: n, every: 12_000, until: end) }
+        fabric.run(until: end)
+        #expect(fabric.failures.isEmpty, "\(fabric.failures.prefix(3))")
+        let window: UInt64 = 1_000_000
+        let feedbackDelay: UInt64 = 100_000
+        let packet = 1500 + 24
+        // From the start: every source's token bucket for every priority may be full at once, and each
+        // may overdraw by one packet.
+        let burst = Double((nodes - 1) * 4 * (3000 + packet))
+        let limit = Self.bandwidth * Double(window + feedbackDelay) * 1e-9 + burst
+        let seen = FakeFabric.maxBytes(in: fabric.arrivals[0], window: window)
+        #expect(Double(seen) <= limit, "\(seen) bytes in \(window) ns, limit \(limit)")
+        // Once the sources are backlogged their buckets stay empty: only one packet each in hand.
+        let warm = fabric.arrivals[0].filter { $0.0 >= 2_000_000 }
+        let steady = FakeFabric.maxBytes(in: warm, window: window)
+        let steadyLimit = Self.bandwidth * Double(window + feedbackDelay) * 1e-9 + Double((nodes - 1) * packet)
+        #expect(Double(steady) <= steadyLimit, "\(steady) bytes in \(window) ns after warm-up, limit \(steadyLimit)")
+        // And the destination is kept busy: more than half its bandwidth over the run, once sources know.
+        let total = fabric.arrivals[0].reduce(0) { $0 + $1.1 }
+        if nodes > 2 { #expect(Double(total) > 0.5 * Self.bandwidth * Double(end) * 1e-9) }
+    }
+
+    @Test func heartbeatsStayWithinTheirBudget() {
+        var config = Self.config()
+        config.heartbeatIdle = 10_000  // far below what the budget allows for 32 peers
+        var fabric = FakeFabric(nodes: 32, config: config, bandwidth: Self.bandwidth, seed: 9)
+        let end: UInt64 = 50_000_000
+        fabric.run(until: end)
+        for n in 0 ..< 32 {
+            let sent = fabric.controlSent[n]
+            #expect(sent.count > 0)
+            let window: UInt64 = 5_000_000
+            let budget = 0.01 * Self.bandwidth * Double(window) * 1e-9 + 4 * 64
+            #expect(Double(FakeFabric.maxBytes(in: sent, window: window)) <= budget)
+            #expect(fabric.nodes[n].counters.heartbeatsSent == sent.count)
+        }
+        // Idle pairs keep fresh grants through heartbeats alone.
+        #expect(fabric.nodes[3].hasFreshGrant(from: 17))
+    }
+
+    @Test func staleGrantFallsBackToTheSafeRateAndRecovers() {
+        var impair = FakeFabric.Impairments()
+        // Node 1 cannot reach node 0 between 1 ms and 30 ms: no acks, no grants.
+        impair.cut = (1, 0, 1_000_000 ..< 30_000_000)
+        var fabric = FakeFabric(nodes: 2, config: Self.config(), bandwidth: Self.bandwidth, seed: 5, impairments: impair)
+        // Node 0 offers more than the link.
+        fabric.workload = { _, n, _ in n == 0 ? [(1, 0, 1500), (1, 0, 1500)] : [] }
+        fabric.scheduleInjections(node: 0, every: 12_000, until: 40_000_000)
+        fabric.run(until: 500_000)
+        #expect(fabric.nodes[0].hasFreshGrant(from: 1))
+        let granted = fabric.nodes[0].sendingRate(to: 1, priority: 0)
+        fabric.run(until: 20_000_000)
+        #expect(!fabric.nodes[0].hasFreshGrant(from: 1))
+        #expect(fabric.nodes[0].counters.staleGrants >= 1)
+        let safe = Self.bandwidth / 2 / 4
+        #expect(fabric.nodes[0].sendingRate(to: 1, priority: 0) == safe)
+        #expect(safe < granted)
+        fabric.run(until: 300_000_000)
+        #expect(fabric.nodes[0].hasFreshGrant(from: 1))
+        #expect(fabric.failures.isEmpty, "\(fabric.failures.prefix(3))")
+        #expect(fabric.undelivered == 0)
+    }
+
+    @Test func lowPriorityIsNotStarved() {
+        var fabric = FakeFabric(nodes: 2, config: Self.config(), bandwidth: Self.bandwidth, seed: 11)
+        // Node 0 offers twice its link rate at priority 0 and as much again at priority 3.
+        fabric.workload = { _, n, _ in n == 0 ? [(1, 0, 1500), (1, 0, 1500), (1, 3, 1500), (1, 3, 1500)] : [] }
+        let end: UInt64 = 20_000_000
+        fabric.scheduleInjections(node: 0, every: 12_000, until: end)
+        fabric.run(until: end)
+        #expect(fabric.failures.isEmpty)
+        let low = fabric.expected[1][0][3], high = fabric.expected[1][0][0]
+        #expect(low > 0 && high > low, "high \(high) low \(low)")
+        // Priority 3 gets at least its floor (1/16 of the link) over the run.
+        #expect(Double(low * 1500) >= Self.bandwidth * 0.9 / 16 * Double(end) * 1e-9)
+        #expect(fabric.ingressDrops > 0, "the VOQs filled and pushed back")
+        #expect(fabric.nodes[0].counters.ingressDrops(.voqFull) + fabric.nodes[0].counters.ingressDrops(.memoryFull) == fabric.ingressDrops)
+    }
+
+    @Test func sequenceNumbersSurviveWrapAround() {
+        var impair = FakeFabric.Impairments()
+        impair.loss = 0.02
+        impair.duplication = 0.02
+        impair.minDelay = 1_000
+        impair.maxDelay = 8_000
+        var fabric = FakeFabric(nodes: 2, config: Self.config(priorities: 1), bandwidth: 1e10, seed: 65536, impairments: impair)
+        fabric.workload = { _, n, _ in n == 0 ? [(1, 0, 64), (1, 0, 64), (1, 0, 64), (1, 0, 64)] : [] }
+        fabric.scheduleInjections(node: 0, every: 1_000, until: 18_000_000)
+        fabric.run(until: 100_000_000)
+        #expect(fabric.failures.isEmpty, "\(fabric.failures.prefix(3))")
+        #expect(fabric.nextSerial[0][1][0] > 70_000)
+        #expect(fabric.undelivered == 0)
+    }
+
+    @Test func serialArithmetic() {
+        var rng = SplitMix64(seed: 1982)
+        for _ in 0 ..< 10_000 {
+            let a = rng.any(UInt16.self)
+            let k = Int.random(in: -32767 ... 32767, using: &rng)
+            let b = UInt16(truncatingIfNeeded: Int(a) + k)
+            #expect(SequenceNumber.distance(from: a, to: b) == k)
+            #expect(SequenceNumber.precedes(a, b) == (k > 0))
+        }
+    }
+
+    @Test func ingressDropsHaveReasons() {
+        var config = Self.config()
+        config.voqLimitBytes = 3000
+        config.voqMemoryBytes = 5000
+        var c = FlowController<TestPacket>(config: config, peerCount: 3, txBandwidth: 1e6, rxBandwidth: 1e6, now: 0)
+        func packet(_ d: Int) -> TestPacket { TestPacket(source: 0, destination: d, priority: 0, serial: 0, wireLength: 1500) }
+        #expect(c.enqueue(packet(1), to: 1, priority: 0, now: 0) == .queued)
+        #expect(c.enqueue(packet(1), to: 1, priority: 0, now: 0) == .queued)
+        #expect(c.enqueue(packet(1), to: 1, priority: 0, now: 0) == .dropped(.voqFull))
+        #expect(c.enqueue(packet(2), to: 2, priority: 1, now: 0) == .queued)
+        #expect(c.enqueue(packet(2), to: 2, priority: 2, now: 0) == .dropped(.memoryFull))
+        #expect(c.enqueue(packet(2), to: 3, priority: 0, now: 0) == .dropped(.badDestination))
+        #expect(c.enqueue(packet(2), to: 2, priority: 4, now: 0) == .dropped(.badDestination))
+        #expect(c.counters.ingressDrops == [1, 1, 2])
+        #expect(c.queuedBytes(to: 1, priority: 0) == 3000 && c.freeQueueBytes == 500)
+    }
+
+    /// The rates the controller grants go through the same allocation as `hna rates`: FIG. 12A's
+    /// second example, with queue lengths reported over the wire to two destinations.
+    @Test func controllerGrantsMatchEquation3() {
+        var config = Self.config(priorities: 1)
+        config.units = FlowUnits(queueUnitBytes: 1, rateUnitBytesPerSecond: 1)
+        var d = FlowController<TestPacket>(config: config, peerCount: 3, txBandwidth: 1000, rxBandwidth: 1000, now: 0)
+        func report(_ q: UInt16, from s: Int, at t: UInt64) {
+            d.receive(HNAHeader(nextProtocol: .none, timestamp: UInt32(t / 1000), queueLengths: PriorityVector([q]),
+                                grantedRates: PriorityVector([0])), payload: nil, from: s, now: t)
+        }
+        report(600, from: 0, at: 1000)
+        report(400, from: 1, at: 1000)
+        #expect(d.grant(toSource: 0, priority: 0) == 600)
+        #expect(d.grant(toSource: 1, priority: 0) == 400)
+        #expect(d.grant(toSource: 2, priority: 0) == 0)
+        // An older report (reordered in the fabric) is ignored.
+        report(1, from: 0, at: 500)
+        #expect(d.grant(toSource: 0, priority: 0) == 600 && d.counters.staleFeedback == 1)
+    }
+}
