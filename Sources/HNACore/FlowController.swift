@@ -172,6 +172,7 @@ public struct FlowController<Payload: FabricPayload> {
     }
 
     /// When `poll` must next run (nil when nothing is pending). May be early, never late.
+    @inlinable
     public var nextDeadline: UInt64? {
         var d = timers.min?.time ?? .max
         if eligible.contains(where: { !$0.isEmpty }) {

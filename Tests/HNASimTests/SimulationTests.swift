@@ -52,7 +52,7 @@ struct BlastHost: SimHost {
 }
 
 func runBlast(_ s: Scenario) -> SimResult {
-    let sim = Simulation<BlastHost>(scenario: s) { h, f in BlastHost(id: h, hosts: f.hosts, gbps: f.config.linkGbps) }
+    var sim = Simulation<BlastHost>(scenario: s) { h, f in BlastHost(id: h, hosts: f.hosts, gbps: f.config.linkGbps) }
     sim.run()
     return SimResult(simulation: sim, flowControl: .none, wallSeconds: 0)
 }

@@ -18,24 +18,31 @@ public enum EventKind: UInt8, Sendable {
     case sample
 }
 
+/// 16 bytes: the time and the scheduling order packed in one key, so the heap compares one word.
 public struct Event: Sendable {
-    public var time: SimTime
-    public var sequence: UInt64
+    /// time << 20 | (sequence mod 2^20): time first, then the order of scheduling. Sequence numbers
+    /// wrap after a million events, so two events at the same nanosecond scheduled a million events apart
+    /// may run out of scheduling order; the order is still a pure function of the run, so runs stay
+    /// reproducible.
+    public var key: UInt64
     public var index: UInt32
     public var kind: EventKind
 
+    public static let sequenceBits: UInt64 = 20
+    /// The latest time the key can hold (about 4.9 hours).
+    public static let maxTime: SimTime = (1 << (64 - sequenceBits)) - 1
+
     @inlinable
     public init(time: SimTime, sequence: UInt64, kind: EventKind, index: UInt32) {
-        self.time = time
-        self.sequence = sequence
+        key = time << Self.sequenceBits | (sequence & ((1 << Self.sequenceBits) - 1))
         self.kind = kind
         self.index = index
     }
 
+    @inlinable public var time: SimTime { key >> Self.sequenceBits }
+
     @inlinable @inline(__always)
-    func precedes(_ other: Event) -> Bool {
-        time < other.time || (time == other.time && sequence < other.sequence)
-    }
+    func precedes(_ other: Event) -> Bool { key < other.key }
 }
 
 public struct EventQueue: Sendable {
@@ -52,9 +59,11 @@ public struct EventQueue: Sendable {
     /// Time of the earliest event, if any.
     @inlinable public var nextTime: SimTime? { heap.first?.time }
 
+    /// Times beyond `Event.maxTime` are clamped to it (nothing in a run lasts that long).
+
     @inlinable
     public mutating func schedule(_ kind: EventKind, at time: SimTime, index: UInt32) {
-        let e = Event(time: time, sequence: nextSequence, kind: kind, index: index)
+        let e = Event(time: min(time, Event.maxTime), sequence: nextSequence, kind: kind, index: index)
         nextSequence &+= 1
         heap.append(e)
         siftUp(heap.count - 1)

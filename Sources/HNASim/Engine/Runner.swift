@@ -11,7 +11,7 @@ public enum SimRunner {
         var s = scenario
         if mode == .dcqcn && s.fabric.ecn == nil { s.fabric.ecn = .dcqcn(linkGbps: s.fabric.linkGbps) }
         let start = wallClock()
-        let sim = Simulation<HNAHost>(scenario: s) { h, f in HNAHost(id: h, fabric: f, mode: mode) }
+        var sim = Simulation<HNAHost>(scenario: s) { h, f in HNAHost(id: h, fabric: f, mode: mode) }
         sim.run(progress: progress)
         return SimResult(simulation: sim, flowControl: mode, wallSeconds: wallClock() - start)
     }

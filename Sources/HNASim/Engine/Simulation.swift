@@ -16,10 +16,31 @@ public struct Flow: Sendable {
     public var isLongLived: Bool { size == Int64.max }
 }
 
-public final class Simulation<Host: SimHost> {
+/// Owns the hosts' memory: the loop reaches a host through a pointer, so calling into it never copies
+/// the host (a controller is large) and never pays for dynamic exclusivity checks.
+final class HostStorage<Host>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Host>
+    let count: Int
+
+    init(_ hosts: [Host]) {
+        count = hosts.count
+        base = UnsafeMutablePointer<Host>.allocate(capacity: max(count, 1))
+        base.initialize(from: hosts, count: count)
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+}
+
+/// A value type, so the event loop runs as one mutating method with static exclusivity checking.
+public struct Simulation<Host: SimHost> {
     public let scenario: Scenario
     public private(set) var fabric: Fabric
-    public private(set) var hosts: [Host]
+    let storage: HostStorage<Host>
+    @usableFromInline let host: UnsafeMutablePointer<Host>
+    public var hosts: UnsafeBufferPointer<Host> { UnsafeBufferPointer(start: host, count: hostCount) }
     public private(set) var queue = EventQueue(capacity: 1 << 16)
     public private(set) var now: SimTime = 0
     public private(set) var flows: [Flow] = []
@@ -52,7 +73,8 @@ public final class Simulation<Host: SimHost> {
         var hs: [Host] = []
         hs.reserveCapacity(hostCount)
         for h in 0 ..< hostCount { hs.append(makeHost(h, fabric)) }
-        hosts = hs
+        storage = HostStorage(hs)
+        host = storage.base
         let pairs = hostCount * hostCount
         pairHead = [Int32](repeating: -1, count: pairs)
         pairTail = [Int32](repeating: -1, count: pairs)
@@ -64,10 +86,10 @@ public final class Simulation<Host: SimHost> {
         packets.reserveCapacity(1 << 14)
         setUpTraffic()
         queue.schedule(.sample, at: metrics.sampleInterval, index: 0)
-        for h in 0 ..< hostCount { scheduleWake(h, hosts[h].nextDeadline ?? .max) }
+        for h in 0 ..< hostCount { scheduleWake(h, host[h].nextDeadline ?? .max) }
     }
 
-    func setUpTraffic() {
+    mutating func setUpTraffic() {
         switch scenario.traffic {
         case let .backlogged(pairs):
             for p in pairs {
@@ -85,7 +107,7 @@ public final class Simulation<Host: SimHost> {
     }
 
     /// Draws the next flow of source `src` (arrival after `after`) and schedules its start.
-    func newRandomFlow(src: Int, after: SimTime) {
+    mutating func newRandomFlow(src: Int, after: SimTime) {
         guard let d = distribution else { return }
         let gap = SimTime(workloadRng.exponential(mean: meanInterarrivalNs).rounded())
         let t = after &+ max(gap, 1)
@@ -99,7 +121,7 @@ public final class Simulation<Host: SimHost> {
     }
 
     @inline(__always)
-    func scheduleWake(_ h: Int, _ t: SimTime) {
+    mutating func scheduleWake(_ h: Int, _ t: SimTime) {
         if t < wakeAt[h] {
             let at = max(t, now)
             wakeAt[h] = at
@@ -109,7 +131,7 @@ public final class Simulation<Host: SimHost> {
 
     /// Runs to the end of the scenario. `progress` is called with the fraction done every few hundred
     /// thousand events (never inside the per-event path).
-    public func run(progress: ((Double) -> Void)? = nil) {
+    public mutating func run(progress: ((Double) -> Void)? = nil) {
         let end = scenario.durationNs
         var untilReport = 1 << 18
         while let t = queue.nextTime, t <= end {
@@ -121,7 +143,7 @@ public final class Simulation<Host: SimHost> {
                 let h = Int(e.index)
                 if wakeAt[h] == e.time {
                     wakeAt[h] = .max
-                    hosts[h].poll(now: now, io: &io)
+                    host[h].poll(now: now, io: &io)
                     drain(h, polled: true)
                 }
             case .flowStart: startFlow(Int(e.index))
@@ -142,7 +164,7 @@ public final class Simulation<Host: SimHost> {
     }
 
     @inline(__always)
-    func allocate(_ p: Packet) -> Int32 {
+    mutating func allocate(_ p: Packet) -> Int32 {
         if let i = freePackets.popLast() {
             packets[Int(i)] = p
             return i
@@ -151,16 +173,17 @@ public final class Simulation<Host: SimHost> {
         return Int32(packets.count - 1)
     }
 
-    func arrive(_ pi: Int) {
+    mutating func arrive(_ pi: Int) {
         let node = Int(packets[pi].node)
         let link = Int(packets[pi].link)
         let wire = Int(packets[pi].wireBytes)
         fabric.links[link].deliveredBytes &+= UInt64(wire)
         if node < hostCount {
-            let p = packets[pi]
             freePackets.append(Int32(pi))
-            if p.kind == .data { metrics.received(p, now: now) }
-            hosts[node].receive(p, now: now, io: &io)
+            if packets[pi].kind == .data {
+                metrics.received(src: Int(packets[pi].src), dst: node, wireBytes: wire, now: now)
+            }
+            host[node].receive(packets[pi], now: now, io: &io)
             drain(node)
             return
         }
@@ -181,19 +204,19 @@ public final class Simulation<Host: SimHost> {
     /// sent from, and re-arms its timer.
     /// After a poll, a deadline of `now` again would spin without progress; the host is asked again a
     /// nanosecond later instead (deadlines may be early, never late).
-    func drain(_ h: Int, polled: Bool = false) {
+    mutating func drain(_ h: Int, polled: Bool = false) {
         if !io.sends.isEmpty {
             let firstSwitch = fabric.links[h].to
             var fed = -1
             for i in 0 ..< io.sends.count {
-                var p = io.sends[i]
-                p.link = Int32(h)
-                p.node = firstSwitch
-                let (arrival, _) = fabric.transmitFromHost(h, bytes: Int(p.wireBytes), now: now)
-                metrics.sent(p, now: now)
-                let dst = Int(p.dst)
-                let isData = p.kind == .data
-                queue.schedule(.arrive, at: arrival, index: UInt32(allocate(p)))
+                io.sends[i].link = Int32(h)
+                io.sends[i].node = firstSwitch
+                let wire = Int(io.sends[i].wireBytes)
+                let dst = Int(io.sends[i].dst)
+                let isData = io.sends[i].kind == .data
+                let (arrival, _) = fabric.transmitFromHost(h, bytes: wire, now: now)
+                metrics.sent(src: h, wireBytes: wire, data: isData)
+                queue.schedule(.arrive, at: arrival, index: UInt32(allocate(io.sends[i])))
                 if isData && dst != fed {
                     fed = dst
                     feed(h, dst)
@@ -213,10 +236,10 @@ public final class Simulation<Host: SimHost> {
             }
             io.deliveries.removeAll(keepingCapacity: true)
         }
-        if let d = hosts[h].nextDeadline { scheduleWake(h, polled ? max(d, now &+ 1) : d) }
+        if let d = host[h].nextDeadline { scheduleWake(h, polled ? max(d, now &+ 1) : d) }
     }
 
-    func startFlow(_ f: Int) {
+    mutating func startFlow(_ f: Int) {
         let src = Int(flows[f].src), dst = Int(flows[f].dst)
         let pair = src * hostCount + dst
         if pairTail[pair] >= 0 {
@@ -227,20 +250,20 @@ public final class Simulation<Host: SimHost> {
         pairTail[pair] = Int32(f)
         feed(src, dst)
         if distribution != nil { newRandomFlow(src: src, after: now) }
-        if let d = hosts[src].nextDeadline { scheduleWake(src, d) }
+        if let d = host[src].nextDeadline { scheduleWake(src, d) }
     }
 
     /// The application: keeps the queue from `src` to `dst` at its target while flows have bytes left.
-    func feed(_ src: Int, _ dst: Int) {
+    mutating func feed(_ src: Int, _ dst: Int) {
         let pair = src * hostCount + dst
         var head = pairHead[pair]
         if head < 0 { return }
         let target = Int(pairTarget[pair])
-        var queued = hosts[src].queuedBytes(to: dst)
+        var queued = host[src].queuedBytes(to: dst)
         while head >= 0 && queued < target {
             let f = Int(head)
             let chunk = Int(min(flows[f].unsent, Int64(Framing.segmentBytes)))
-            if !hosts[src].enqueue(dst: dst, flow: head, payloadBytes: chunk, now: now) { break }
+            if !host[src].enqueue(dst: dst, flow: head, payloadBytes: chunk, now: now) { break }
             queued += chunk
             if !flows[f].isLongLived { flows[f].unsent -= Int64(chunk) }
             if flows[f].unsent == 0 {

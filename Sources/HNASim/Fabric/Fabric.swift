@@ -40,8 +40,10 @@ public struct SwitchState: Sendable {
     /// Index among switches of its role.
     public var position: Int32
     public var bufferBytes: Int
-    /// Output links with a backlog (checked lazily, pruned when they drain).
-    public var activePorts: [Int32] = []
+    /// An upper bound of what the buffer holds: exact when last measured, plus every byte queued since
+    /// (draining only lowers the truth). The exact sum over the ports is taken only when this bound says
+    /// the buffer might be full, so a switch far from full costs nothing per packet.
+    public var boundBytes = 0
     /// Salt for the ECMP hash, so leaves do not all make the same choice (no hash polarisation).
     public var salt: UInt32
     public var drops: UInt64 = 0
@@ -60,10 +62,13 @@ public struct Fabric: Sendable {
     public let hosts: Int
     public var links: [Link] = []
     public var switches: [SwitchState] = []
+    /// Output links of each switch.
+    public private(set) var ports: [[Int32]] = []
     /// Queue occupancy each packet saw on enqueue, over all switch ports (bytes).
     public var queueHistogram = Histogram()
     public var maxQueueBytes = 0
-    /// Largest shared-buffer occupancy seen in any switch.
+    /// Largest shared-buffer occupancy seen in any switch (at the samples and whenever a buffer was
+    /// measured for drop-tail).
     public var maxBufferBytes = 0
 
     // Link layout: host uplinks [0, H), host downlinks [H, 2H), leaf->spine [2H, 2H + L*S),
@@ -125,6 +130,9 @@ public struct Fabric: Sendable {
                 }
             }
         }
+        var owned = [[Int32]](repeating: [], count: switches.count)
+        for (i, l) in links.enumerated() where l.owner >= 0 { owned[Int(l.owner)].append(Int32(i)) }
+        ports = owned
     }
 
     public func hostUplink(_ h: Int) -> Int { h }
@@ -132,6 +140,13 @@ public struct Fabric: Sendable {
     public func leafUplink(leaf: Int, spine: Int) -> Int { 2 * hosts + leaf * spineCount + spine }
     public func spineDownlink(spine: Int, leaf: Int) -> Int { 2 * hosts + leafCount * spineCount + spine * leafCount + leaf }
     public func leaf(ofHost h: Int) -> Int { h / perLeaf }
+
+    /// Bytes switch `sw`'s output queues hold at `nowPs`.
+    public func bufferOccupancy(switch sw: Int, atPs nowPs: Double) -> Int {
+        var used = 0
+        for p in ports[sw] { used += links[Int(p)].backlogBytes(atPs: nowPs) }
+        return used
+    }
 
     /// Links a path from `src` to `dst` crosses, when there is only one (same leaf or ideal), else the
     /// path through `spine`.
@@ -165,22 +180,23 @@ public struct Fabric: Sendable {
     /// The output link switch `sw` uses for a packet to `dst`.
 
     public func route(switch sw: Int, dst: Int, hash: UInt32, rng: inout SimRandom) -> Int {
-        let s = switches[sw]
-        switch s.role {
+        let role = switches[sw].role
+        let position = Int(switches[sw].position)
+        switch role {
         case .ideal:
             return hosts + dst
         case .leaf:
-            let l = Int(s.position)
+            let l = position
             if dst / perLeaf == l { return hosts + dst }
             let spine: Int
             if spray {
                 spine = rng.below(spineCount)
             } else {
-                spine = Int(Self.mix(hash ^ s.salt) % UInt32(spineCount))
+                spine = Int(Self.mix(hash ^ switches[sw].salt) % UInt32(spineCount))
             }
             return 2 * hosts + l * spineCount + spine
         case .spine:
-            return 2 * hosts + leafCount * spineCount + Int(s.position) * leafCount + dst / perLeaf
+            return 2 * hosts + leafCount * spineCount + position * leafCount + dst / perLeaf
         }
     }
 
@@ -204,31 +220,17 @@ public struct Fabric: Sendable {
         let out = route(switch: sw, dst: dst, hash: hash, rng: &rng)
         let nowPs = Double(now) * 1000
         let backlog = links[out].backlogBytes(atPs: nowPs)
-        // Shared-buffer occupancy: the sum of the backlogs of this switch's busy ports.
-        var used = 0
-        var listed = false
-        var i = 0
-        var ports: [Int32] = []
-        swap(&ports, &switches[sw].activePorts)
-        while i < ports.count {
-            let p = Int(ports[i])
-            let b = links[p].backlogBytes(atPs: nowPs)
-            if b > 0 || links[p].busyUntilPs > nowPs {
-                used += b
-                if p == out { listed = true }
-                i += 1
-            } else {
-                ports[i] = ports[ports.count - 1]
-                ports.removeLast()
+        // Shared buffer: drop-tail on the sum of this switch's output backlogs.
+        if switches[sw].boundBytes + bytes > switches[sw].bufferBytes {
+            let used = bufferOccupancy(switch: sw, atPs: nowPs)
+            switches[sw].boundBytes = used
+            if used + bytes > switches[sw].bufferBytes {
+                switches[sw].drops &+= 1
+                return .dropped
             }
+            if used + bytes > maxBufferBytes { maxBufferBytes = used + bytes }
         }
-        if used + bytes > switches[sw].bufferBytes {
-            switches[sw].activePorts = ports
-            switches[sw].drops &+= 1
-            return .dropped
-        }
-        if !listed { ports.append(Int32(out)) }
-        switches[sw].activePorts = ports
+        switches[sw].boundBytes += bytes
         var marked = false
         if ect, let e = ecn, backlog > e.minBytes {
             if backlog >= e.maxBytes {
@@ -241,7 +243,6 @@ public struct Fabric: Sendable {
         }
         queueHistogram.record(backlog)
         if backlog > maxQueueBytes { maxQueueBytes = backlog }
-        if used + bytes > maxBufferBytes { maxBufferBytes = used + bytes }
         let start = max(links[out].busyUntilPs, nowPs)
         let end = start + Double(bytes) * links[out].picosecondsPerByte
         links[out].busyUntilPs = end

@@ -71,10 +71,7 @@ public struct HNAHost: SimHost {
     public mutating func receive(_ packet: Packet, now: SimTime, io: inout HostIO) {
         let src = Int(packet.src)
         if packet.kind == .congestionNotification {
-            if var d = dcqcn {
-                d.notified(by: src, now: now, controller: &controller)
-                dcqcn = d
-            }
+            if dcqcn != nil { dcqcn!.notified(by: src, now: now, controller: &controller) }
             return
         }
         guard let header = packet.header else { return }
@@ -89,9 +86,8 @@ public struct HNAHost: SimHost {
     }
 
     public mutating func poll(now: SimTime, io: inout HostIO) {
-        if var d = dcqcn, d.nextTick <= now {
-            d.tick(now: now, controller: &controller)
-            dcqcn = d
+        if dcqcn != nil && dcqcn!.nextTick <= now {
+            dcqcn!.tick(now: now, controller: &controller)
         }
         controller.poll(now: now)
         collect(&io)
@@ -99,8 +95,8 @@ public struct HNAHost: SimHost {
 
     public var nextDeadline: SimTime? {
         let c = controller.nextDeadline
-        guard let d = dcqcn, d.active else { return c }
-        return min(c ?? .max, d.nextTick)
+        let tick = dcqcn?.nextTick ?? .max
+        return tick == .max ? c : min(c ?? .max, tick)
     }
 
     public var stats: HostStats {

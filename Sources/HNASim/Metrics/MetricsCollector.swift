@@ -91,21 +91,21 @@ public struct MetricsCollector: Sendable {
     }
 
 
-    mutating func sent(_ p: Packet, now: SimTime) {
-        if p.kind == .data {
-            dataBytesSent[Int(p.src)] &+= UInt64(p.wireBytes)
+    mutating func sent(src: Int, wireBytes: Int, data: Bool) {
+        if data {
+            dataBytesSent[src] &+= UInt64(wireBytes)
             dataPacketsSent &+= 1
         } else {
-            feedbackBytes &+= UInt64(p.wireBytes)
+            feedbackBytes &+= UInt64(wireBytes)
             feedbackPackets &+= 1
         }
     }
 
 
-    mutating func received(_ p: Packet, now: SimTime) {
+    mutating func received(src: Int, dst: Int, wireBytes: Int, now: SimTime) {
         guard now >= windowStart else { return }
-        windowReceivedBySource[Int(p.src)] &+= UInt64(p.wireBytes)
-        if keepMatrix { windowPairBytes[Int(p.src) * hosts + Int(p.dst)] &+= UInt64(p.wireBytes) }
+        windowReceivedBySource[src] &+= UInt64(wireBytes)
+        if keepMatrix { windowPairBytes[src * hosts + dst] &+= UInt64(wireBytes) }
     }
 
 
@@ -145,8 +145,9 @@ public struct MetricsCollector: Sendable {
         var worst = 0
         for l in bottleneckLinks { worst = max(worst, fabric.links[l].backlogBytes(atPs: nowPs)) }
         bottleneckQueueSeries.append(worst)
-        var perSwitch = [Int](repeating: 0, count: fabric.switches.count)
-        for l in fabric.links where l.owner >= 0 { perSwitch[Int(l.owner)] += l.backlogBytes(atPs: nowPs) }
-        bufferSeries.append(perSwitch.max() ?? 0)
+        var fullest = 0
+        for sw in fabric.switches.indices { fullest = max(fullest, fabric.bufferOccupancy(switch: sw, atPs: nowPs)) }
+        bufferSeries.append(fullest)
+        fabric.maxBufferBytes = max(fabric.maxBufferBytes, fullest)
     }
 }

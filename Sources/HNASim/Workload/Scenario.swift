@@ -71,7 +71,7 @@ public struct Scenario: Sendable {
 
     public func validate() -> String? {
         if let p = fabric.validate() { return p }
-        if durationNs == 0 { return "duration must be positive" }
+        if durationNs == 0 || durationNs >= Event.maxTime { return "duration must be positive and under \(Event.maxTime / 1_000_000_000) s" }
         if measureStart >= durationNs { return "the measurement window starts after the run ends" }
         switch traffic {
         case let .backlogged(pairs):
