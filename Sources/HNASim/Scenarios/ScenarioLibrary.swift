@@ -55,6 +55,16 @@ public enum ScenarioLibrary {
         var dirs: [String] = []
         if let env = environment("HNA_WORKLOADS") { dirs.append(env) }
         dirs += ["../shared/data/workloads", "shared/data/workloads", "../../shared/data/workloads"]
+        // Beside a checkout the executable was built in: <ancestor>/shared/data/workloads.
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if n > 0 {
+            var parts = String(decoding: buffer[0 ..< n].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "/")
+            while !parts.isEmpty {
+                parts.removeLast()
+                dirs.append("/" + parts.joined(separator: "/") + "/shared/data/workloads")
+            }
+        }
         return dirs
     }
 
