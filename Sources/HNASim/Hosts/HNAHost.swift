@@ -32,20 +32,26 @@ public struct HNAHost: SimHost {
     let peers: Int
 
     /// The controller configuration the simulator uses: one priority (the workloads have one class of
-    /// traffic, and it keeps per-pair state small at thousands of hosts); everything else is HNACore's
-    /// default.
-    public static func controllerConfig() -> FlowControlConfig {
+    /// traffic, and it keeps per-pair state small at thousands of hosts), wire units for the line rate;
+    /// everything else is HNACore's default.
+    /// The rate unit is the finest power of two whose 16-bit range still reaches the line rate: the
+    /// default unit (16 MiB/s) would round a 1/64 share of 100 Gb/s down by 6%.
+    public static func controllerConfig(lineRate: Double) -> FlowControlConfig {
         var c = FlowControlConfig()
         c.priorities = 1
         c.minimumPriorityShare = 0
+        var unit: UInt64 = 1
+        while Double(unit) * Double(FlowUnits.maxEncoded) < lineRate { unit <<= 1 }
+        c.units = FlowUnits(queueUnitBytes: c.units.queueUnitBytes, rateUnitBytesPerSecond: unit)
         return c
     }
 
-    public init(id: Int, fabric: Fabric, mode: FlowControlMode, config: FlowControlConfig = HNAHost.controllerConfig()) {
+    public init(id: Int, fabric: Fabric, mode: FlowControlMode, config: FlowControlConfig? = nil) {
         self.id = id
         self.mode = mode
         peers = fabric.hosts
         let rate = fabric.links[fabric.hostUplink(id)].bytesPerSecond
+        let config = config ?? Self.controllerConfig(lineRate: rate)
         controller = FlowController(config: config, peerCount: fabric.hosts, txBandwidth: rate, rxBandwidth: rate, now: 0)
         actions.reserveCapacity(64)
         switch mode {

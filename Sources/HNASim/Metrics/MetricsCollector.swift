@@ -52,7 +52,10 @@ public struct MetricsCollector: Sendable {
 
     // Time series.
     public private(set) var sampleTimes: [SimTime] = []
-    /// Per sample, Gb/s each source sent (only for runs of at most 64 hosts).
+    /// Sources with a throughput series: every host in runs of at most 64 hosts, else the competing
+    /// sources (up to 256).
+    public let seriesSources: [Int]
+    /// Per sample, Gb/s each of `seriesSources` sent.
     public private(set) var sourceSeries: [[Double]] = []
     /// Per sample, Gb/s all sources sent together.
     public private(set) var totalSeries: [Double] = []
@@ -66,6 +69,7 @@ public struct MetricsCollector: Sendable {
         hosts = scenario.fabric.hosts
         sampleInterval = max(scenario.durationNs / 200, 1000)
         keepMatrix = hosts <= 64
+        seriesSources = hosts <= 64 ? Array(0 ..< hosts) : (scenario.competing.count <= 256 ? scenario.competing : [])
         measureStart = scenario.measureStart
         hostBytesPerNs = fabric.links[0].bytesPerSecond / 1e9
         dataBytesSent = [UInt64](repeating: 0, count: hosts)
@@ -130,16 +134,12 @@ public struct MetricsCollector: Sendable {
         }
         let dt = Double(sampleInterval)
         var total: UInt64 = 0
-        var row: [Double] = []
-        if keepMatrix { row.reserveCapacity(hosts) }
-        for h in 0 ..< hosts {
-            let d = dataBytesSent[h] - lastSent[h]
-            total += d
-            if keepMatrix { row.append(Double(d) * 8 / dt) }
+        for h in 0 ..< hosts { total += dataBytesSent[h] - lastSent[h] }
+        if !seriesSources.isEmpty {
+            sourceSeries.append(seriesSources.map { Double(dataBytesSent[$0] - lastSent[$0]) * 8 / dt })
         }
         lastSent = dataBytesSent
         sampleTimes.append(now)
-        if keepMatrix { sourceSeries.append(row) }
         totalSeries.append(Double(total) * 8 / dt)
         let nowPs = Double(now) * 1000
         var worst = 0

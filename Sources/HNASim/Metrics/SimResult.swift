@@ -52,6 +52,8 @@ public struct SimResult: Sendable {
 
     // Time series.
     public var sampleTimes: [SimTime]
+    /// The hosts `sourceSeries` has a column for.
+    public var seriesSources: [Int]
     public var sourceSeries: [[Double]]
     public var totalSeries: [Double]
     public var bottleneckQueueSeries: [Int]
@@ -115,6 +117,7 @@ public struct SimResult: Sendable {
         expectedRates = s.expectedRates
         hostLabels = s.hostLabels
         sampleTimes = m.sampleTimes
+        seriesSources = m.seriesSources
         sourceSeries = m.sourceSeries
         totalSeries = m.totalSeries
         bottleneckQueueSeries = m.bottleneckQueueSeries
@@ -138,7 +141,8 @@ public struct SimResult: Sendable {
         let tolerance = 0.1 * linkGbps
         var settledAt = s.changeAtNs
         for src in s.competing {
-            let series = m.sourceSeries.map { $0[src] }
+            guard let column = m.seriesSources.firstIndex(of: src) else { return nil }
+            let series = m.sourceSeries.map { $0[column] }
             let final = series[(n - tail)...].reduce(0, +) / Double(tail)
             // The last sample outside the band; the source has settled from the next one on.
             var last = -1

@@ -34,7 +34,7 @@ extension SimResult {
         try makeDirectory(dir)
         var written: [String] = []
         var t = "time_us,total_gbps"
-        if !sourceSeries.isEmpty { for h in 0 ..< hosts { t += ",\(hostName(h))_gbps" } }
+        for h in seriesSources { t += ",\(hostName(h))_gbps" }
         t += "\n"
         for k in sampleTimes.indices {
             t += "\(format(Double(sampleTimes[k]) / 1000, digits: 3)),\(format(totalSeries[k], digits: 3))"
@@ -69,8 +69,8 @@ extension SimResult {
         let xs = sampleTimes.map { Double($0) / 1000 }
         var lines: [(String, [Double])] = []
         if !sourceSeries.isEmpty {
-            for h in 0 ..< hosts {
-                let s = sourceSeries.map { $0[h] }
+            for (k, h) in seriesSources.enumerated() {
+                let s = sourceSeries.map { $0[k] }
                 if s.contains(where: { $0 > 0 }) { lines.append((hostName(h), s)) }
             }
         } else {
