@@ -29,6 +29,7 @@ public struct ScenarioFile: Decodable, Sendable, Equatable {
     public var ecnMaxProbability: Double?
     public var load: Double?
     public var cdf: String?
+    public var appWindowKB: Int?
     public var durationMs: Double?
     public var measureFromMs: Double?
     public var seed: UInt64?
@@ -76,6 +77,7 @@ public struct ScenarioFile: Decodable, Sendable, Equatable {
         if let v = over.loadBalancing { k.loadBalancing = v }
         k.load = over.load ?? load
         k.cdf = over.cdf ?? cdf
+        k.appWindowKB = over.appWindowKB ?? appWindowKB
         k.durationMs = over.durationMs ?? durationMs
         k.measureFromMs = over.measureFromMs ?? measureFromMs
         k.seed = over.seed ?? seed

@@ -22,6 +22,8 @@ public struct ScenarioKnobs: Sendable, Equatable {
     public var seed: UInt64?
     /// A CDF file for `random` traffic (path), or the name of one in the workloads folder.
     public var cdf: String?
+    /// Bytes the application keeps queued per pair for finite flows (KiB).
+    public var appWindowKB: Int?
 
     public init() {}
 }
@@ -141,6 +143,10 @@ public enum ScenarioLibrary {
         if let v = knobs.durationMs { s.durationNs = SimTime((v * 1e6).rounded()) }
         if let v = knobs.measureFromMs { s.measureFromNs = SimTime((v * 1e6).rounded()) }
         if let v = knobs.seed { s.seed = v }
+        if let v = knobs.appWindowKB {
+            if v < 2 { throw ScenarioError("the application window must hold a packet (2 KiB or more)") }
+            s.applicationWindowBytes = v * 1024
+        }
         let n = f.hosts
         var seedRng = SimRandom(seed: s.seed, stream: 3)
         switch name {

@@ -30,6 +30,9 @@ struct Sim: ParsableCommand {
     @Option(name: .customLong("load-balancing"), help: "ecmp (per flow) or spray (per packet).") var loadBalancing: String?
     @Option(help: "Offered load of random flows, as a fraction of each host's link.") var load: Double?
     @Option(help: "Flow-size CDF (name in the workloads folder, or a path) for random flows.") var cdf: String?
+    @Option(name: .customLong("app-window-kb"),
+            help: "Bytes (KiB) the application keeps queued per pair for finite flows (default 1024).")
+    var appWindowKb: Int?
     @Option(name: .customLong("duration-ms"), help: "Simulated time (ms).") var durationMs: Double?
     @Option(name: .customLong("measure-from-ms"), help: "Start of the steady-state window (ms); default half the run.")
     var measureFromMs: Double?
@@ -66,6 +69,7 @@ struct Sim: ParsableCommand {
         }
         k.load = load
         k.cdf = cdf
+        k.appWindowKB = appWindowKb
         k.durationMs = durationMs
         k.measureFromMs = measureFromMs
         k.seed = seed
