@@ -192,6 +192,8 @@ public struct Simulation<Host: SimHost> {
         switch result {
         case .dropped:
             freePackets.append(Int32(pi))
+            // The NACKs a lost packet carried are lost with it.
+            if let slot = packets[pi].header?.nackSlot, slot >= 0 { _ = io.takeNacks(slot) }
         case let .queued(out, arrival, marked):
             packets[pi].link = out
             packets[pi].node = fabric.links[Int(out)].to

@@ -80,7 +80,8 @@ public struct HNAHost: SimHost {
             if dcqcn != nil { dcqcn!.notified(by: src, now: now, controller: &controller) }
             return
         }
-        guard let header = packet.header else { return }
+        guard let carried = packet.header else { return }
+        let header = carried.header(nacks: io.takeNacks(carried.nackSlot))
         let payload = packet.kind == .data ? SimPayload(flow: packet.flow, bytes: packet.payloadBytes) : nil
         controller.receive(header, payload: payload, from: src, now: now)
         if packet.ce, dcqcn != nil, dcqcn!.shouldNotify(src, now: now) {
@@ -128,17 +129,18 @@ public struct HNAHost: SimHost {
         let ect = mode == .dcqcn
         for a in actions {
             switch a {
-            case let .send(peer, header, payload):
+            case let .send(peer, full, payload):
+                let header = SimHeader(full, nackSlot: full.nacks.isEmpty ? -1 : io.storeNacks(full.nacks))
                 if let p = payload {
-                    var pkt = Packet(src: Int32(id), dst: Int32(peer), wireBytes: Int32(p.wireLength + header.encodedLength),
+                    var pkt = Packet(src: Int32(id), dst: Int32(peer), wireBytes: Int32(p.wireLength + Int(header.encodedLength)),
                                      flow: p.flow, payloadBytes: p.bytes, kind: .data,
                                      hash: Self.hash(id, peer, p.flow), header: header)
                     pkt.ect = ect
                     io.sends.append(pkt)
                 } else {
-                    let kind: PacketKind = header.acks == nil && header.nacks.isEmpty ? .heartbeat : .control
+                    let kind: PacketKind = !header.hasAcks && header.nackSlot < 0 ? .heartbeat : .control
                     io.sends.append(Packet(src: Int32(id), dst: Int32(peer),
-                                           wireBytes: Int32(Framing.outerHeaderBytes + header.encodedLength),
+                                           wireBytes: Int32(Framing.outerHeaderBytes + Int(header.encodedLength)),
                                            flow: -1, payloadBytes: 0, kind: kind, hash: Self.hash(id, peer, -1),
                                            header: header))
                 }

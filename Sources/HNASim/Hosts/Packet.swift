@@ -11,7 +11,8 @@ public enum PacketKind: UInt8, Sendable {
     case congestionNotification
 }
 
-/// A packet in the simulator: a descriptor, never bytes. The fabric reads only the routing fields; the
+/// A packet in the simulator: a descriptor, never bytes, and plain data (no references), so moving it
+/// costs a few register moves. The fabric reads only the routing fields; the
 /// hosts read the HNA header value their controller produced and the application fields.
 public struct Packet: Sendable {
     public var src: Int32
@@ -34,11 +35,11 @@ public struct Packet: Sendable {
     /// Input to the ECMP hash: the outer UDP source port a real HNA would derive from the inner flow.
     public var hash: UInt32
     /// The HNA header this packet carries, as the controller produced it (nil for packets without one).
-    public var header: HNAHeader?
+    public var header: SimHeader?
 
     @inlinable
     public init(src: Int32, dst: Int32, wireBytes: Int32, flow: Int32, payloadBytes: Int32, kind: PacketKind,
-                hash: UInt32, header: HNAHeader? = nil) {
+                hash: UInt32, header: SimHeader? = nil) {
         self.src = src
         self.dst = dst
         self.wireBytes = wireBytes

@@ -1,3 +1,5 @@
+import HNAWire
+
 /// The boundary between the simulator and what runs in a host. The simulator owns the fabric, time and
 /// the application (flows); a host owns everything an HNA (or a baseline NIC) does: queues, scheduling,
 /// rates, reliability. HNA's host wraps the real communications controller of HNACore; the baselines
@@ -34,10 +36,32 @@ public struct HostIO: Sendable {
     public var sends: [Packet] = []
     /// Application bytes handed up in order: (flow, bytes).
     public var deliveries: [(flow: Int32, bytes: Int32)] = []
+    /// NACK lists of packets in flight (`SimHeader.nackSlot`), shared by all hosts of a run.
+    public private(set) var nackTable: [[HNANack]] = []
+    var freeNackSlots: [Int32] = []
 
     public init() {
         sends.reserveCapacity(64)
         deliveries.reserveCapacity(64)
+    }
+
+    /// Stores a packet's NACKs until its receiver takes them.
+    public mutating func storeNacks(_ nacks: [HNANack]) -> Int32 {
+        if let slot = freeNackSlots.popLast() {
+            nackTable[Int(slot)] = nacks
+            return slot
+        }
+        nackTable.append(nacks)
+        return Int32(nackTable.count - 1)
+    }
+
+    /// Takes a packet's NACKs (the slot is free again).
+    public mutating func takeNacks(_ slot: Int32) -> [HNANack] {
+        guard slot >= 0 else { return [] }
+        let n = nackTable[Int(slot)]
+        nackTable[Int(slot)] = []
+        freeNackSlots.append(slot)
+        return n
     }
 }
 

@@ -19,6 +19,8 @@ public struct SimResult: Sendable {
     public var seed: UInt64
     public var simulatedSeconds: Double
     public var wallSeconds: Double
+    /// CPU time of the simulating thread (0 when not measured).
+    public var cpuSeconds: Double = 0
     public var events: UInt64
     public var fabricDrops: UInt64
     public var ingressDrops: Int

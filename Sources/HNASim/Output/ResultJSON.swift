@@ -2,7 +2,7 @@ import HNAWire
 
 extension SimResult {
     /// The `--json` object. Keys are a public contract (docs/simulator.md); the same seed gives the same
-    /// object except `wallSeconds`.
+    /// object except `wallSeconds` and `cpuSeconds`.
     public var json: JSONValue {
         func opt(_ v: Double?) -> JSONValue { v.map { .double(Self.round($0)) } ?? .null }
         var pairs: [(String, JSONValue)] = [
@@ -13,6 +13,7 @@ extension SimResult {
             ("seed", .integer(seed)),
             ("simulatedSeconds", .double(simulatedSeconds)),
             ("wallSeconds", .double(Self.round(wallSeconds))),
+            ("cpuSeconds", .double(Self.round(cpuSeconds))),
             ("events", .integer(events)),
             ("drops", .object([("fabric", .integer(fabricDrops)), ("ingress", .integer(ingressDrops))])),
             ("retransmissions", .integer(retransmissions)),

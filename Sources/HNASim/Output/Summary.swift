@@ -30,8 +30,8 @@ public enum Summary {
         row("queue p99 / max (KB)") { "\(num(Double($0.queueP99Bytes) / 1000, 1)) / \(num(Double($0.queueMaxBytes) / 1000, 1))" }
         row("convergence (us)") { num($0.convergenceUs, 1) }
         row("events") { String($0.events) }
-        row("wall (s)") { num($0.wallSeconds, 2) }
-        row("events/s (M)") { num(Double($0.events) / max($0.wallSeconds, 1e-9) / 1e6, 2) }
+        row("wall / cpu (s)") { "\(num($0.wallSeconds, 2)) / \(num($0.cpuSeconds, 2))" }
+        row("events per cpu second (M)") { num(Double($0.events) / max($0.cpuSeconds, 1e-9) / 1e6, 2) }
         var out = "scenario \(first.scenario): \(first.hosts) hosts, \(first.topology), "
             + "\(format(first.simulatedSeconds * 1000, digits: 3)) ms simulated, seed \(first.seed)\n"
         let width = rows.map(\.0.count).max() ?? 0
