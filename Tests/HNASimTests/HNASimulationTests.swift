@@ -40,6 +40,19 @@ import Testing
         #expect(none.deliveredBytes > 0)
     }
 
+    @Test func incastSettlesAfterSendersJoin() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 16
+        k.durationMs = 1.5
+        let s = try ScenarioLibrary.make("incast-join", knobs: k)
+        let r = SimRunner.run(s, mode: .hna)
+        // Every sender, old and new, ends with the same share within a few hundred microseconds.
+        #expect(r.jainFairness! >= 0.99)
+        let settle = try #require(r.convergenceUs)
+        #expect(settle < 300)
+        #expect(r.fabricDrops == 0)
+    }
+
     @Test func permutationIsLossFreeAndSaturated() throws {
         var k = ScenarioKnobs()
         k.hosts = 8

@@ -47,8 +47,8 @@ public struct SimResult: Sendable {
     public var rateMatrix: [[Double]]?
     public var expectedRates: [[Double]]?
     public var hostLabels: [String]?
-    /// Time from the last change in demand until every competing source stays within 10% of the link
-    /// rate of its final throughput; nil if it never settles or cannot be measured.
+    /// Time from the last change in demand until every competing source stays within 10% of its final
+    /// throughput (see `convergence`); nil if it never settles or cannot be measured.
     public var convergenceUs: Double?
     public var windowStartNs: SimTime
 
@@ -135,20 +135,32 @@ public struct SimResult: Sendable {
         return "link\(l)"
     }
 
+    /// Each competing source's throughput, averaged over enough samples to hold about 20 packets at its
+    /// final rate, must stay within 10% of that final rate (its mean over the last fifth of the run) from
+    /// the reported time on. Windows start after the change.
     static func convergence(scenario s: Scenario, metrics m: MetricsCollector, linkGbps: Double) -> Double? {
         guard !s.competing.isEmpty, !m.sourceSeries.isEmpty else { return nil }
         let times = m.sampleTimes
         let n = times.count
         let tail = max(1, n / 5)
-        let tolerance = 0.1 * linkGbps
+        let intervalSeconds = Double(m.sampleInterval) / 1e9
+        guard let first = times.firstIndex(where: { $0 > s.changeAtNs }) else { return nil }
         var settledAt = s.changeAtNs
         for src in s.competing {
             guard let column = m.seriesSources.firstIndex(of: src) else { return nil }
             let series = m.sourceSeries.map { $0[column] }
             let final = series[(n - tail)...].reduce(0, +) / Double(tail)
-            // The last sample outside the band; the source has settled from the next one on.
+            guard final > 0 else { continue }
+            let packetsPerSample = final * 1e9 * intervalSeconds / 8 / Double(Framing.segmentBytes)
+            let window = min(max(1, Int((20 / packetsPerSample).rounded(.up))), max(1, (n - first) / 4))
+            var sum = 0.0
             var last = -1
-            for k in 0 ..< n where times[k] > s.changeAtNs && abs(series[k] - final) > tolerance { last = k }
+            for k in first ..< n {
+                sum += series[k]
+                if k - first >= window { sum -= series[k - window] }
+                guard k - first + 1 >= window else { continue }
+                if abs(sum / Double(window) - final) > 0.1 * final { last = k }
+            }
             if last == n - 1 { return nil }
             if last >= 0 { settledAt = max(settledAt, times[last]) }
         }
