@@ -26,25 +26,35 @@ public struct FlowUnits: Hashable, Sendable {
     public static let maxEncoded = UInt64(UInt16.max)
 
     /// Queue length in units, rounded up, saturating.
-    @inlinable
+    @inlinable @inline(__always)
     public func encodeQueue(bytes: UInt64) -> UInt16 {
-        let units = bytes / queueUnitBytes + (bytes % queueUnitBytes == 0 ? 0 : 1)
+        let unit = queueUnitBytes
+        let units: UInt64
+        if unit & (unit &- 1) == 0 {
+            // A power of two (the default): a shift and a mask instead of a 64-bit division, which
+            // costs more than the rest of a header's encoding.
+            units = bytes >> unit.trailingZeroBitCount + (bytes & (unit &- 1) == 0 ? 0 : 1)
+        } else {
+            units = bytes / unit + (bytes % unit == 0 ? 0 : 1)
+        }
         return UInt16(min(units, Self.maxEncoded))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func decodeQueue(_ value: UInt16) -> UInt64 { UInt64(value) * queueUnitBytes }
 
     /// Rate in units, rounded down but at least 1 for a positive rate, saturating.
-    @inlinable
+    @inlinable @inline(__always)
     public func encodeRate(bytesPerSecond rate: Double) -> UInt16 {
         guard rate > 0 else { return 0 }
-        let units = (rate / Double(rateUnitBytesPerSecond)).rounded(.down)
+        let units = rate / Double(rateUnitBytesPerSecond)
         if units < 1 { return 1 }
+        // For a positive value the integer conversion truncates, which is rounding down; without
+        // SSE4.1 `rounded(.down)` is a call into libm.
         return units >= Double(Self.maxEncoded) ? UInt16.max : UInt16(units)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func decodeRate(_ value: UInt16) -> Double { Double(value) * Double(rateUnitBytesPerSecond) }
 }
 

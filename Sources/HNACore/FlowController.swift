@@ -1,5 +1,4 @@
 import DequeModule
-import HeapModule
 import HNAWire
 
 /// The communications controller of one HNA (FIG. 4 item 147): virtual output queues per (peer,
@@ -26,10 +25,12 @@ public struct FlowController<Payload: FabricPayload> {
 
     @usableFromInline let priorities: Int
     @usableFromInline var lanes: [Lane<Payload>]
+    /// Indexed like `lanes`.
+    @usableFromInline var feedback: [PairFeedback]
     @usableFromInline var peers: [Peer]
     /// Per priority, round robin over lanes that have work and may be able to send.
     @usableFromInline var eligible: [Deque<Int32>]
-    @usableFromInline var timers = Heap<TimerEntry>()
+    @usableFromInline var timers = TimerQueue()
     @usableFromInline var nicTokens: Double
     @usableFromInline var nicRefilledAt: UInt64
     @usableFromInline var heartbeatTokens: Double
@@ -54,6 +55,9 @@ public struct FlowController<Payload: FabricPayload> {
     /// Source side: Σ_j r_ij over fresh grants per priority, and Eq. 4's factor per priority.
     @usableFromInline var grantTotal = SIMD8<Double>(repeating: 0)
     @usableFromInline var sourceScale = SIMD8<Double>(repeating: 1)
+    /// `grantTotal` changed since `sourceScale` was computed. Every feedback header changes it, and a
+    /// source hears many headers per packet it sends, so Eq. 4 is redone when a lane next needs it.
+    @usableFromInline var sourceScaleStale = false
     @usableFromInline var outbox: [FlowAction<Payload>] = []
     /// Baseline hooks (see `setFlowControl` and `setRateLimit`); empty `rateLimits` means no limits.
     @usableFromInline var flowControlEnabled = true
@@ -90,6 +94,7 @@ public struct FlowController<Payload: FabricPayload> {
         nicRefilledAt = now
         heartbeatTokens = heartbeatDepth
         heartbeatRefilledAt = now
+        feedback = [PairFeedback](repeating: PairFeedback(), count: peerCount * priorities)
         lanes = []
         lanes.reserveCapacity(peerCount * priorities)
         for _ in 0 ..< peerCount * priorities {
@@ -120,11 +125,11 @@ public struct FlowController<Payload: FabricPayload> {
         }
         let li = peer * priorities + priority
         let length = payload.wireLength
-        if lanes[li].voqBytes + length > config.voqLimitBytes { return drop(.voqFull) }
+        if feedback[li].voqBytes + length > config.voqLimitBytes { return drop(.voqFull) }
         if voqTotalBytes + length > config.voqMemoryBytes { return drop(.memoryFull) }
         let wasEmpty = lanes[li].voq.isEmpty
         lanes[li].voq.append(payload)
-        lanes[li].voqBytes += length
+        feedback[li].voqBytes += length
         voqTotalBytes += length
         stats.enqueued += 1
         if wasEmpty && peers[peer].demandReported & (1 << UInt8(priority)) == 0 {
@@ -162,10 +167,7 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     public mutating func poll(now: UInt64) {
         self.now = now
-        while let t = timers.min, t.time <= now {
-            _ = timers.removeMin()
-            fire(t)
-        }
+        while let t = timers.popDue(now: now) { fire(t) }
         schedule()
         flushControl()
         flushHeartbeats()
@@ -174,7 +176,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// When `poll` must next run (nil when nothing is pending). May be early, never late.
     @inlinable
     public var nextDeadline: UInt64? {
-        var d = timers.min?.time ?? .max
+        var d = timers.nextTime ?? .max
         if eligible.contains(where: { !$0.isEmpty }) {
             d = min(d, nicTokens > 0 ? now : now + Self.nanoseconds(-nicTokens, txBandwidth))
         }
@@ -197,7 +199,7 @@ public struct FlowController<Payload: FabricPayload> {
     // MARK: Queries
 
     /// Bytes queued towards `peer` at `priority` (the unscaled q_ij).
-    public func queuedBytes(to peer: Int, priority: Int) -> Int { lanes[peer * priorities + priority].voqBytes }
+    public func queuedBytes(to peer: Int, priority: Int) -> Int { feedback[peer * priorities + priority].voqBytes }
 
     /// Bytes all virtual output queues can still take.
     public var freeQueueBytes: Int { config.voqMemoryBytes - voqTotalBytes }
@@ -239,7 +241,7 @@ public struct FlowController<Payload: FabricPayload> {
 
     @inlinable @inline(__always)
     func grantFor(_ peer: Int, _ p: Int) -> Double {
-        RateAllocation.grant(queue: Double(lanes[peer * priorities + p].reportedQueue),
+        RateAllocation.grant(queue: Double(feedback[peer * priorities + p].reportedQueue),
                              columnTotal: Double(queueTotal[p]), budget: receiveBudget[p])
     }
 
@@ -249,7 +251,7 @@ public struct FlowController<Payload: FabricPayload> {
         let limit = rateLimits.isEmpty ? Double.infinity : rateLimits[peer]
         guard flowControlEnabled else { return min(txBandwidth, limit) }
         guard peers[peer].grantFresh else { return min(peers[peer].safeRate, limit) }
-        return min(lanes[li].grant * sourceScale[li % priorities], limit)
+        return min(feedback[li].grant * currentSourceScale()[li % priorities], limit)
     }
 
     // MARK: Baseline hooks
@@ -315,12 +317,35 @@ public struct FlowController<Payload: FabricPayload> {
                                                        minimumShare: config.minimumPriorityShare)
     }
 
+    /// Eq. 4's factor per priority for the grants held now. Static, like the other helpers the hot
+    /// paths call: a non-mutating method called from a mutating one gets a copy of the whole
+    /// controller (~1 KB) on every call.
     @inlinable
-    mutating func recomputeSourceScale() {
+    static func sourceScale(grantTotal: SIMD8<Double>, txBandwidth: Double, priorities: Int,
+                            minimumShare: Double) -> SIMD8<Double> {
         let budget = RateAllocation.priorityBudgets(bandwidth: txBandwidth, demand: grantTotal,
-                                                    priorities: priorities, minimumShare: config.minimumPriorityShare)
+                                                    priorities: priorities, minimumShare: minimumShare)
+        var scale = SIMD8<Double>(repeating: 1)
         for p in 0 ..< priorities {
-            sourceScale[p] = RateAllocation.normalized(rate: 1, rowTotal: grantTotal[p], budget: budget[p])
+            scale[p] = RateAllocation.normalized(rate: 1, rowTotal: grantTotal[p], budget: budget[p])
+        }
+        return scale
+    }
+
+    @inlinable
+    func currentSourceScale() -> SIMD8<Double> {
+        sourceScaleStale
+            ? Self.sourceScale(grantTotal: grantTotal, txBandwidth: txBandwidth, priorities: priorities,
+                               minimumShare: config.minimumPriorityShare)
+            : sourceScale
+    }
+
+    @inlinable @inline(__always)
+    mutating func refreshSourceScale() {
+        if sourceScaleStale {
+            sourceScale = Self.sourceScale(grantTotal: grantTotal, txBandwidth: txBandwidth, priorities: priorities,
+                                           minimumShare: config.minimumPriorityShare)
+            sourceScaleStale = false
         }
     }
 
@@ -333,28 +358,41 @@ public struct FlowController<Payload: FabricPayload> {
         peers[peer].heard = true
         peers[peer].heardTimestamp = header.timestamp
         let units = peers[peer].units
+        let count = priorities
+        let base = peer * count
         var demandChanged = false
         var wantsGrant = false
         let wasFresh = peers[peer].grantFresh
-        for p in 0 ..< priorities {
-            let li = peer * priorities + p
-            let q = units.decodeQueue(header.queueLengths[p])
-            let old = lanes[li].reportedQueue
-            if q != old {
-                let before = queueTotal[p]
-                queueTotal[p] = before &- old &+ q
-                if (before == 0) != (queueTotal[p] == 0) { demandChanged = true }
-                lanes[li].reportedQueue = q
-                if old == 0 { wantsGrant = true }
+        var kicks: UInt8 = 0
+        // One pass through a buffer pointer (see `makeHeader`); lanes to kick are collected and kicked
+        // afterwards, in the same order, since kicking touches nothing this loop reads.
+        withScalars(&queueTotal, &grantTotal) { columnTotal, rowTotal in
+        feedback.withUnsafeMutableBufferPointer { feedback in
+            for p in 0 ..< count {
+                let li = base + p
+                let q = units.decodeQueue(header.queueLengths[p])
+                let old = feedback[li].reportedQueue
+                if q != old {
+                    let before = columnTotal[p]
+                    columnTotal[p] = before &- old &+ q
+                    if (before == 0) != (columnTotal[p] == 0) { demandChanged = true }
+                    feedback[li].reportedQueue = q
+                    if old == 0 { wantsGrant = true }
+                }
+                let g = units.decodeRate(header.grantedRates[p])
+                let oldGrant = wasFresh ? feedback[li].grant : 0
+                rowTotal[p] += g - oldGrant
+                feedback[li].grant = g
+                if g > oldGrant || !wasFresh { kicks |= 1 << UInt8(p) }
             }
-            let g = units.decodeRate(header.grantedRates[p])
-            let oldGrant = wasFresh ? lanes[li].grant : 0
-            grantTotal[p] += g - oldGrant
-            lanes[li].grant = g
-            if g > oldGrant || !wasFresh { kick(li) }
+        }
+        }
+        while kicks != 0 {
+            kick(base + kicks.trailingZeroBitCount)
+            kicks &= kicks &- 1
         }
         if demandChanged { recomputeReceiveBudget() }
-        recomputeSourceScale()
+        sourceScaleStale = true
         peers[peer].grantFresh = true
         peers[peer].grantAt = now
         if !peers[peer].grantTimerArmed {
@@ -376,7 +414,7 @@ public struct FlowController<Payload: FabricPayload> {
         var freed = 0
         for _ in 0 ..< advance { freed += lanes[li].unacked.removeFirst().payload.wireLength }
         resendBytes -= freed
-        lanes[li].unackedBytes -= freed
+        feedback[li].unackedBytes -= freed
         if lanes[li].blocked {
             lanes[li].blocked = false
             kick(li)
@@ -503,10 +541,10 @@ public struct FlowController<Payload: FabricPayload> {
             peers[i].grantFresh = false
             stats.staleGrants += 1
             for p in 0 ..< priorities {
-                grantTotal[p] -= lanes[i * priorities + p].grant
+                grantTotal[p] -= feedback[i * priorities + p].grant
                 kick(i * priorities + p)
             }
-            recomputeSourceScale()
+            sourceScaleStale = true
         }
     }
 
@@ -574,7 +612,13 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     mutating func serve(_ li: Int) {
         guard lanes[li].hasWork else { return }
-        let rate = effectiveRate(li)
+        let (peer, p) = li.quotientAndRemainder(dividingBy: priorities)
+        // r̂_ij as `effectiveRate` computes it, inline (see `sourceScale(grantTotal:...)`).
+        refreshSourceScale()
+        var rate = peers[peer].grantFresh ? feedback[li].grant * sourceScale[p] : peers[peer].safeRate
+        // The baseline hooks (`setFlowControl`, `setRateLimit`).
+        if !flowControlEnabled { rate = txBandwidth }
+        if !rateLimits.isEmpty { rate = min(rate, rateLimits[peer]) }
         let burst = Double(config.rateBurstBytes)
         lanes[li].tokens = min(burst, lanes[li].tokens + rate * Double(now - lanes[li].refilledAt) * 1e-9)
         lanes[li].refilledAt = now
@@ -587,8 +631,6 @@ public struct FlowController<Payload: FabricPayload> {
             }
             return
         }
-        let peer = li / priorities
-        let p = li % priorities
         var cost = 0
         if let sequence = lanes[li].resend.popFirst() {
             let una = lanes[li].unacked.first?.sequence ?? lanes[li].nextSequence
@@ -614,13 +656,13 @@ public struct FlowController<Payload: FabricPayload> {
                 return
             }
             lanes[li].voq.removeFirst()
-            lanes[li].voqBytes -= length
+            feedback[li].voqBytes -= length
             voqTotalBytes -= length
             let sequence = lanes[li].nextSequence
             lanes[li].nextSequence &+= 1
             lanes[li].unacked.append(Unacked(payload: head, sequence: sequence, sentAt: now))
             resendBytes += length
-            lanes[li].unackedBytes += length
+            feedback[li].unackedBytes += length
             if !lanes[li].resendArmed {
                 lanes[li].resendArmed = true
                 timers.insert(TimerEntry(time: now + config.resendTimeout, index: li, kind: .resend))
@@ -640,8 +682,9 @@ public struct FlowController<Payload: FabricPayload> {
     mutating func emitData(_ payload: Payload, sequence: UInt16, peer: Int, priority: Int, retransmission: Bool) -> Int {
         let header = makeHeader(to: peer, next: payload.nextProtocol, priority: priority, sequence: sequence,
                                 retransmission: retransmission)
-        outbox.append(.send(peer: peer, header: header, payload: payload))
         let cost = payload.wireLength + header.encodedLength
+        // Moved, not copied, into the action: a copy retains (and later releases) the NACK array.
+        outbox.append(.send(peer: peer, header: consume header, payload: payload))
         stats.dataSent += 1
         stats.dataBytesSent += cost
         return cost
@@ -655,32 +698,51 @@ public struct FlowController<Payload: FabricPayload> {
         forceAcks: Bool = false
     ) -> HNAHeader {
         let units = config.units
-        var q = PriorityVector(count: priorities)
-        var r = PriorityVector(count: priorities)
+        let count = priorities
+        let base = peer * count
+        let rx = rxBandwidth
+        let owesAcks = peers[peer].rxUnacked || forceAcks
+        var q = PriorityVector(count: count)
+        var r = PriorityVector(count: count)
+        var a = PriorityVector(count: count)
         var demand: UInt8 = 0
         var released = false
-        let base = peer * priorities
-        for p in 0 ..< priorities {
-            q[p] = units.encodeQueue(bytes: UInt64(lanes[base + p].pendingBytes))
-            if q[p] > 0 { demand |= 1 << UInt8(p) }
-            // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
-            // against older queue lengths, and until they hear from us they may use them.
-            let old = lanes[base + p].sentGrant
-            let room = max(0, min(receiveBudget[p] - (grantOutstanding[p] - old),
-                                  rxBandwidth - (grantOutstanding.sum() - old)))
-            var code = units.encodeRate(bytesPerSecond: grantFor(peer, p))
-            if units.decodeRate(code) > room {
-                code = UInt16(min(Double(UInt16.max), (room / Double(units.rateUnitBytesPerSecond)).rounded(.down)))
-                if !peers[peer].squeezed {
-                    peers[peer].squeezed = true
-                    squeezed.append(Int32(peer))
+        var squeezedNow = false
+        // One pass over the peer's feedback through a buffer pointer: indexing the array per field
+        // would check its uniqueness on every write.
+        withScalars(&grantOutstanding, &receiveBudget, &queueTotal) { outstanding, budget, columnTotal in
+        feedback.withUnsafeMutableBufferPointer { feedback in
+            for p in 0 ..< count {
+                let li = base + p
+                var outstandingSum = outstanding[0]
+                for k in 1 ..< count { outstandingSum += outstanding[k] }
+                let qp = units.encodeQueue(bytes: UInt64(feedback[li].pendingBytes))
+                q[p] = qp
+                if qp > 0 { demand |= 1 << UInt8(p) }
+                // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
+                // against older queue lengths, and until they hear from us they may use them.
+                let old = feedback[li].sentGrant
+                let room = max(0, min(budget[p] - (outstanding[p] - old), rx - (outstandingSum - old)))
+                let grant = RateAllocation.grant(queue: Double(feedback[li].reportedQueue),
+                                                 columnTotal: Double(columnTotal[p]), budget: budget[p])
+                var code = units.encodeRate(bytesPerSecond: grant)
+                if units.decodeRate(code) > room {
+                    code = UInt16(min(Double(UInt16.max),
+                                      (room / Double(units.rateUnitBytesPerSecond)).rounded(.down)))
+                    squeezedNow = true
                 }
+                r[p] = code
+                let new = units.decodeRate(code)
+                if new < old { released = true }
+                outstanding[p] += new - old
+                feedback[li].sentGrant = new
+                if owesAcks { a[p] = lanes[li].rcvNext }
             }
-            r[p] = code
-            let new = units.decodeRate(code)
-            if new < old { released = true }
-            grantOutstanding[p] += new - old
-            lanes[base + p].sentGrant = new
+        }
+        }
+        if squeezedNow && !peers[peer].squeezed {
+            peers[peer].squeezed = true
+            squeezed.append(Int32(peer))
         }
         if released {
             while let s = squeezed.popFirst() {
@@ -688,22 +750,20 @@ public struct FlowController<Payload: FabricPayload> {
                 if Int(s) != peer { signal(Int(s)) }
             }
         }
-        var acks: PriorityVector?
-        if peers[peer].rxUnacked || forceAcks {
-            var a = PriorityVector(count: priorities)
-            for p in 0 ..< priorities { a[p] = lanes[base + p].rcvNext }
-            acks = a
-            peers[peer].rxUnacked = false
-            peers[peer].rxBytesSinceAck = 0
-        }
+        let acks: PriorityVector? = owesAcks ? a : nil
         var nacks: [HNANack] = []
-        if !peers[peer].pendingNacks.isEmpty {
-            swap(&nacks, &peers[peer].pendingNacks)
-            stats.nackEntriesSent += nacks.count
+        let now = now
+        peers.withUnsafeMutableBufferPointer { peers in
+            if owesAcks {
+                peers[peer].rxUnacked = false
+                peers[peer].rxBytesSinceAck = 0
+            }
+            if !peers[peer].pendingNacks.isEmpty { swap(&nacks, &peers[peer].pendingNacks) }
+            peers[peer].lastSentAt = now
+            peers[peer].demandReported = demand
+            peers[peer].signalPending = false
         }
-        peers[peer].lastSentAt = now
-        peers[peer].demandReported = demand
-        peers[peer].signalPending = false
+        stats.nackEntriesSent += nacks.count
         return HNAHeader(nextProtocol: next, priority: UInt8(priority),
                          timestamp: UInt32(truncatingIfNeeded: now / 1000), queueLengths: q, grantedRates: r,
                          sequence: sequence, acks: acks, nacks: nacks, isRetransmission: retransmission)
@@ -720,8 +780,8 @@ public struct FlowController<Payload: FabricPayload> {
             }
             let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false,
                                     forceAcks: true)
-            outbox.append(.send(peer: peer, header: header, payload: nil))
             nicTokens -= Double(header.encodedLength + config.heartbeatFrameOverhead)
+            outbox.append(.send(peer: peer, header: consume header, payload: nil))
             stats.controlSent += 1
         }
     }
@@ -750,8 +810,8 @@ public struct FlowController<Payload: FabricPayload> {
             heartbeatQueue.removeFirst()
             peers[peer].heartbeatQueued = false
             let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false)
-            outbox.append(.send(peer: peer, header: header, payload: nil))
             let bytes = Double(header.encodedLength + config.heartbeatFrameOverhead)
+            outbox.append(.send(peer: peer, header: consume header, payload: nil))
             heartbeatTokens -= bytes
             nicTokens -= bytes
             stats.heartbeatsSent += 1
@@ -761,6 +821,35 @@ public struct FlowController<Payload: FabricPayload> {
 }
 
 // MARK: - State
+
+/// Runs `body` with scalar pointers into per-priority vectors (the controller's own, passed inout, so
+/// they are not copied in and out either). Indexing a SIMD value by a run-time priority makes the
+/// compiler spill the whole vector to the stack and reload it on every access; the hot loops index
+/// these vectors several times per priority.
+@inlinable @inline(__always)
+func withScalars<A: SIMDScalar, B: SIMDScalar, R>(
+    _ a: inout SIMD8<A>, _ b: inout SIMD8<B>, _ body: (UnsafeMutablePointer<A>, UnsafeMutablePointer<B>) -> R
+) -> R {
+    withUnsafeMutablePointer(to: &a) { pa in
+        withUnsafeMutablePointer(to: &b) { pb in
+            pa.withMemoryRebound(to: A.self, capacity: 8) { a in
+                pb.withMemoryRebound(to: B.self, capacity: 8) { b in body(a, b) }
+            }
+        }
+    }
+}
+
+@inlinable @inline(__always)
+func withScalars<A: SIMDScalar, B: SIMDScalar, C: SIMDScalar, R>(
+    _ a: inout SIMD8<A>, _ b: inout SIMD8<B>, _ c: inout SIMD8<C>,
+    _ body: (UnsafeMutablePointer<A>, UnsafeMutablePointer<B>, UnsafeMutablePointer<C>) -> R
+) -> R {
+    withScalars(&a, &b) { a, b in
+        withUnsafeMutablePointer(to: &c) { pc in
+            pc.withMemoryRebound(to: C.self, capacity: 8) { c in body(a, b, c) }
+        }
+    }
+}
 
 /// One packet sent and not yet acknowledged.
 @usableFromInline
@@ -777,33 +866,51 @@ struct Unacked<Payload> {
     }
 }
 
-/// Everything about one (peer, priority): the VOQ and sender state towards the peer, and the receiver
-/// state for what the peer sends us at this priority.
+/// What the headers to and from a peer carry for one (peer, priority): the queue length we report and
+/// the one it reported, the grants both ways. Kept apart from `Lane` so that the per-priority loops over
+/// a peer (every header sent and received) read two or three cache lines instead of one or two per lane.
 @usableFromInline
-struct Lane<Payload> {
-    @usableFromInline var voq = Deque<Payload>()
+struct PairFeedback {
+    /// Bytes in the VOQ towards the peer.
     @usableFromInline var voqBytes = 0
-    @usableFromInline var tokens: Double
-    @usableFromInline var refilledAt: UInt64
+    /// Bytes sent to the peer and not yet acknowledged.
+    @usableFromInline var unackedBytes = 0
+    /// q_ji the peer last reported towards us (bytes).
+    @usableFromInline var reportedQueue: UInt64 = 0
     /// r_ij the peer granted us (bytes/s), meaningful while the peer's grant is fresh.
     @usableFromInline var grant: Double = 0
+    /// The grant we last sent the peer for this priority (bytes/s, as the peer decodes it).
+    @usableFromInline var sentGrant: Double = 0
+
+    @inlinable init() {}
+
+    /// What we report as q: bytes queued plus bytes sent and not yet acknowledged, i.e. everything the
+    /// destination has yet to receive. Counting in-flight bytes keeps a pair's grant positive while its
+    /// packets (or their resends) are under way, so a light flow is not re-negotiated packet by packet.
+    @inlinable var pendingBytes: Int { voqBytes + unackedBytes }
+}
+
+/// Everything about one (peer, priority): the VOQ and sender state towards the peer, and the receiver
+/// state for what the peer sends us at this priority (rate feedback: `PairFeedback`).
+@usableFromInline
+struct Lane<Payload> {
+    // Field order is layout: what enqueue, kick and serve touch comes first and the small fields
+    // share one word, so the struct is 72 bytes instead of 96 and a send reads fewer cache lines.
+    @usableFromInline var voq = Deque<Payload>()
+    @usableFromInline var resend = Deque<UInt16>()
+    @usableFromInline var unacked = Deque<Unacked<Payload>>()
+    @usableFromInline var tokens: Double
+    @usableFromInline var refilledAt: UInt64
+    @usableFromInline var nextSequence: UInt16 = 0
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
-    @usableFromInline var wakeAt: UInt64 = 0
-    @usableFromInline var nextSequence: UInt16 = 0
-    @usableFromInline var unacked = Deque<Unacked<Payload>>()
-    @usableFromInline var unackedBytes = 0
-    @usableFromInline var resend = Deque<UInt16>()
     @usableFromInline var resendArmed = false
+    @usableFromInline var nackArmed = false
     @usableFromInline var rcvNext: UInt16 = 0
     /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
     @usableFromInline var reorder = Deque<Payload?>()
     @usableFromInline var reorderCount = 0
-    @usableFromInline var nackArmed = false
-    /// q_ji the peer last reported towards us (bytes).
-    @usableFromInline var reportedQueue: UInt64 = 0
-    /// The grant we last sent the peer for this priority (bytes/s, as the peer decodes it).
-    @usableFromInline var sentGrant: Double = 0
+    @usableFromInline var wakeAt: UInt64 = 0
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
@@ -812,33 +919,30 @@ struct Lane<Payload> {
 
     @inlinable var hasWork: Bool { !resend.isEmpty || !voq.isEmpty }
 
-    /// What we report as q: bytes queued plus bytes sent and not yet acknowledged, i.e. everything the
-    /// destination has yet to receive. Counting in-flight bytes keeps a pair's grant positive while its
-    /// packets (or their resends) are under way, so a light flow is not re-negotiated packet by packet.
-    @inlinable var pendingBytes: Int { voqBytes + unackedBytes }
 }
 
 @usableFromInline
 struct Peer {
+    // Word-sized fields first, then the flags together: 80 bytes instead of 104.
     @usableFromInline let units: FlowUnits
     @usableFromInline let safeRate: Double
     @usableFromInline var lastSentAt: UInt64
-    @usableFromInline var heard = false
-    @usableFromInline var heardTimestamp: UInt32 = 0
-    @usableFromInline var grantFresh = false
     @usableFromInline var grantAt: UInt64 = 0
+    @usableFromInline var rxBytesSinceAck = 0
+    @usableFromInline var heartbeatQueuedAt: UInt64 = 0
+    @usableFromInline var pendingNacks: [HNANack] = []
+    @usableFromInline var heardTimestamp: UInt32 = 0
+    /// Priorities whose last report to the peer had a non-zero queue length.
+    @usableFromInline var demandReported: UInt8 = 0
+    @usableFromInline var heard = false
+    @usableFromInline var grantFresh = false
     @usableFromInline var grantTimerArmed = false
     @usableFromInline var rxUnacked = false
-    @usableFromInline var rxBytesSinceAck = 0
     @usableFromInline var ackTimerArmed = false
     @usableFromInline var controlQueued = false
     @usableFromInline var heartbeatQueued = false
-    @usableFromInline var heartbeatQueuedAt: UInt64 = 0
-    /// Priorities whose last report to the peer had a non-zero queue length.
-    @usableFromInline var demandReported: UInt8 = 0
     @usableFromInline var signalPending = false
     @usableFromInline var squeezed = false
-    @usableFromInline var pendingNacks: [HNANack] = []
 
     @inlinable init(units: FlowUnits, safeRate: Double, at time: UInt64) {
         self.units = units
@@ -848,7 +952,7 @@ struct Peer {
 }
 
 @usableFromInline
-enum TimerKind: UInt64 {
+enum TimerKind: UInt64, CaseIterable {
     case laneWake, resend, nack, ack, heartbeat, grantExpiry
 }
 
@@ -863,6 +967,14 @@ struct TimerEntry: Comparable {
         self.time = time
         code = UInt64(index) << 3 | kind.rawValue
     }
+
+    @inlinable init(time: UInt64, code: UInt64) {
+        self.time = time
+        self.code = code
+    }
+
+    /// Sorts after every real entry; marks "no entry" in `TimerQueue`.
+    @inlinable static var none: TimerEntry { TimerEntry(time: .max, code: .max) }
 
     @inlinable var index: Int { Int(code >> 3) }
     @inlinable var kind: TimerKind { TimerKind(rawValue: code & 7)! }

@@ -54,14 +54,31 @@ public struct DecodedPacket: Sendable, Equatable {
         let width = layers.map(\.type.count).max() ?? 0
         for l in layers {
             let pad = String(repeating: " ", count: width - l.type.count)
-            let fields = l.fields.map { k, v -> String in
-                if case let .string(s) = v { return "\(k)=\(s)" }
-                return "\(k)=\(v)"
-            }
+            let fields = l.fields.map { k, v in "\(k)=\(Self.text(layer: l.type, key: k, value: v))" }
             lines.append("  \(l.type)\(pad)  " + fields.joined(separator: " "))
         }
         if let error { lines.append("  error: \(error)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// How people read a field: EtherTypes in hex, TCP flags by name, VLAN tags as vid/pcp. The JSON
+    /// form keeps plain integers for scripts.
+    static func text(layer: String, key: String, value: JSONValue) -> String {
+        switch (layer, key, value) {
+        case (_, "etherType", let .int(v)), ("gre", "protocol", let .int(v)):
+            return EtherType(rawValue: UInt16(truncatingIfNeeded: v)).description
+        case ("tcp", "flags", let .int(v)):
+            let names = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS"]
+            let set = names.indices.filter { v >> Int64($0) & 1 == 1 }.map { names[$0] }
+            return set.isEmpty ? "none" : set.joined(separator: ",")
+        case ("ethernet", "vlans", let .array(tags)):
+            return tags.map { t in "\(t["vid"].map(\.description) ?? "?")/\(t["pcp"].map(\.description) ?? "?")" }
+                .joined(separator: ",")
+        case (_, _, let .string(s)):
+            return s
+        default:
+            return value.description
+        }
     }
 }
 

@@ -204,6 +204,9 @@ public struct HNAHeader: Hashable, Sendable, WireEmittable {
     public var nacks: [HNANack]
     public var isRetransmission: Bool
 
+    /// Inlinable, like `length` and `encodedLength`: the communications controller builds a header for
+    /// every packet it sends.
+    @inlinable
     public init(
         nextProtocol: HNANextProtocol, priority: UInt8 = 0, timestamp: UInt32,
         queueLengths: PriorityVector, grantedRates: PriorityVector, sequence: UInt16? = nil,
@@ -245,14 +248,17 @@ public struct HNAHeader: Hashable, Sendable, WireEmittable {
         self.init(try HNAHeaderView(checking: bytes))
     }
 
+    @inlinable
     public var priorityCount: Int { queueLengths.count }
 
     /// Length of a header for `priorities` priorities with the given optional parts.
+    @inlinable
     public static func length(priorities: Int, data: Bool, acks: Bool, nacks: Int) -> Int {
         HNAHeaderView.fixedLength + 4 * priorities + (data ? 2 : 0) + (acks ? 2 * priorities : 0)
             + (nacks > 0 ? HNAHeaderView.nackPreambleLength + nacks * HNAHeaderView.nackEntryLength : 0)
     }
 
+    @inlinable
     public var encodedLength: Int {
         Self.length(priorities: priorityCount, data: sequence != nil, acks: acks != nil, nacks: nacks.count)
     }

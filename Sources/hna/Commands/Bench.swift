@@ -1,12 +1,14 @@
 import ArgumentParser
 import HNABench
+import Foundation
+import HNALab
 import HNASim
 
 /// `hna bench …`: every benchmark prints a text table, or with `--json` one JSON object.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure HNA's datapath and models (figures in docs/benchmarks.md).",
-        subcommands: [BenchWire.self, BenchCore.self, BenchSim.self]
+        subcommands: [BenchWire.self, BenchCore.self, BenchLab.self, BenchRouter.self, BenchSim.self]
     )
 }
 
@@ -47,6 +49,58 @@ struct BenchCore: ParsableCommand {
 
     func run() {
         output.emit(CoreBench.run(seconds: seconds, peers: peers))
+    }
+}
+
+struct BenchRouter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router",
+        abstract: "Virtual router on one core: FIB and flow-table lookups, flow set-ups, pipeline Mpps.")
+
+    @OptionGroup var output: BenchOutput
+    @Option(help: "Seconds to spend on each figure.") var seconds = 0.5
+    @Option(help: "Random IPv4 prefixes in the FIB.") var ipv4Prefixes = 1_000_000
+    @Option(help: "Random IPv6 prefixes in the FIB.") var ipv6Prefixes = 100_000
+    @Option(help: "Flows in the flow table for the lookup figure.") var flows = 1_000_000
+    @Option(help: "Active flows for the pipeline figures.") var activeFlows = 10_000
+
+    func run() {
+        var o = RouterBench.Options()
+        o.seconds = seconds
+        o.ipv4Prefixes = ipv4Prefixes
+        o.ipv6Prefixes = ipv6Prefixes
+        o.flows = flows
+        o.activeFlows = activeFlows
+        output.emit(RouterBench.run(o))
+    }
+}
+
+struct BenchLab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab",
+        abstract: "VM→VM TCP throughput and 64-byte UDP packet rate through two HNAs, two kernel VXLAN devices and a bare veth (needs root).")
+
+    @OptionGroup var output: BenchOutput
+    @Option(help: "Seconds per iperf3 run.") var seconds = 5.0
+    @Option(parsing: .upToNextOption, help: "Paths to measure: hna, kernelVxlan, veth.")
+    var paths = ["hna", "kernelVxlan", "veth"]
+
+    func validate() throws {
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        let known: Set = ["hna", "kernelVxlan", "veth"]
+        for p in paths where !known.contains(p) { throw ValidationError("unknown path \(p) (hna, kernelVxlan, veth)") }
+    }
+
+    func run() throws {
+        LabInterrupt.install()
+        try requireLabPrerequisites()
+        guard HNALab.Lab.leftovers().isEmpty else {
+            FileHandle.standardError.write(Data("hna bench lab: a lab is up; `hna lab down` first\n".utf8))
+            throw ExitCode.failure
+        }
+        output.emit(LabBench.run(seconds: seconds, executable: LabRunner.ownExecutable, paths: paths) {
+            FileHandle.standardError.write(Data("hna bench lab: \($0)\n".utf8))
+        })
     }
 }
 

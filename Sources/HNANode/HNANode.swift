@@ -1,0 +1,435 @@
+import HNACore
+import HNARouter
+import HNAWire
+
+/// One host network accelerator, sans-I/O: the virtual router and the communications controller wired
+/// together (FIG. 4 items 128 and 147). The driver feeds it batches — Ethernet frames from VM ports,
+/// UDP payloads from the underlay — with the current time, and writes what comes out; it calls `poll`
+/// at `nextDeadline`. Design: docs/daemon.md ("The node").
+///
+/// Towards an HNA peer a tunnel packet waits in the controller's queue for (peer, priority) and leaves
+/// with an HNA header in front of its tunnel header, to UDP port `WellKnownPort.hna`. Towards a plain
+/// peer it leaves at once as standard VXLAN or MPLS-over-UDP. Ownership of buffers follows the router's
+/// rule: every buffer given to the node comes back once, in a `NodeOutput` (to be recycled by the
+/// driver) or into `pool`.
+public struct HNANode {
+    public private(set) var configuration: NodeConfiguration
+    public private(set) var router: Router
+    /// Nil when no peer speaks HNA.
+    public private(set) var controller: FlowController<FabricPacket>?
+    public private(set) var peers: [PeerState] = []
+    /// Drops by `NodeDropReason` (router drops are in `router.drops`).
+    public private(set) var drops = [UInt64](repeating: 0, count: NodeDropReason.allCases.count)
+    /// Times a reload had to replace the controller (its queues and in-flight state were dropped).
+    public private(set) var controllerResets: UInt64 = 0
+    /// Buffers the driver should take received packets from and recycle into.
+    public var pool: PacketPool { router.pool }
+
+    @usableFromInline var peerByAddress: [IPAddress: Int] = [:]
+    @usableFromInline var peerByControllerID: [Int] = []
+    // Reusable scratch: nothing here is allocated per batch in steady state.
+    @usableFromInline var routerOutput = RouterOutput()
+    @usableFromInline var actions: [HNACore.FlowAction<FabricPacket>] = []
+    @usableFromInline var fabricBatch: [PacketBuffer] = []
+    /// Buffers lent to the controller for resending; recycled once the controller lets go (acked).
+    @usableFromInline var lent: [PacketBuffer] = []
+    @usableFromInline var lentScanAt = 256
+    /// Packets still to be traced (`trace(count:)`).
+    @usableFromInline var traceBudget = 0
+    @usableFromInline var nextTraceID: UInt64 = 1
+    // What the last `apply` installed, so the next one can remove what disappeared.
+    var installedRoutes: [VRFID: Set<IPPrefix>] = [:]
+    var installedBridge: [VRFID: Set<MACAddress>] = [:]
+    var installedVNIs: Set<UInt32> = []
+    var installedLabels: Set<UInt32> = []
+    var nextHopIDs: [NextHop: NextHopID] = [:]
+
+    public init(configuration: NodeConfiguration, routerConfiguration: RouterConfiguration = RouterConfiguration(),
+                pool: PacketPool = PacketPool(preallocate: 512), now: UInt64) throws(NodeConfigurationError) {
+        self.configuration = configuration
+        router = Router(configuration: routerConfiguration, pool: pool)
+        try apply(configuration, now: now, force: true)
+    }
+
+    // MARK: Configuration
+
+    /// Applies a new configuration between batches: router tables and peers change, flows and the
+    /// controller's queues stay — unless the set of HNA peers or the controller settings changed, in
+    /// which case the controller starts afresh (`controllerResets`). A refused configuration changes
+    /// nothing.
+    public mutating func apply(_ new: NodeConfiguration, now: UInt64) throws(NodeConfigurationError) {
+        try apply(new, now: now, force: false)
+    }
+
+    mutating func apply(_ new: NodeConfiguration, now: UInt64, force: Bool) throws(NodeConfigurationError) {
+        if let problem = new.validate() { throw problem }
+        let old = configuration
+        configuration = new
+        let networks = Dictionary(uniqueKeysWithValues: new.networks.map { ($0.name, $0) })
+
+        // Peers and the controller.
+        let oldHNA = old.peers.filter(\.hna).map(\.underlay)
+        let newHNA = new.peers.filter(\.hna).map(\.underlay)
+        let controllerChanged = force || oldHNA != newHNA || old.flowControl != new.flowControl
+            || old.txBandwidth != new.txBandwidth || old.rxBandwidth != new.rxBandwidth || old.rateLimits != new.rateLimits
+        var counters: [IPAddress: PeerCounters] = [:]
+        for p in peers { counters[p.configuration.underlay] = p.counters }
+        peers = []
+        peerByAddress = [:]
+        peerByControllerID = []
+        for p in new.peers {
+            var state = PeerState(configuration: p)
+            state.counters = counters[p.underlay] ?? PeerCounters()
+            if p.hna {
+                state.controllerID = peerByControllerID.count
+                peerByControllerID.append(peers.count)
+            }
+            peerByAddress[p.underlay] = peers.count
+            peers.append(state)
+        }
+        if controllerChanged {
+            if controller != nil { controllerResets += 1 }
+            if newHNA.isEmpty {
+                controller = nil
+            } else {
+                let tx = new.rateLimits ? new.txBandwidth : NodeConfiguration.unlimitedBandwidth
+                let rx = new.rateLimits ? new.rxBandwidth : NodeConfiguration.unlimitedBandwidth
+                controller = FlowController(config: new.flowControl, peerCount: newHNA.count, txBandwidth: tx,
+                                            rxBandwidth: rx, now: now)
+            }
+        }
+
+        // VRFs, label/VNI maps.
+        var vnis = Set<UInt32>(), labels = Set<UInt32>()
+        for n in new.networks {
+            var v4: [IPv4Address] = [], v6: [IPv6Address] = []
+            for g in n.gateways {
+                switch g {
+                case let .v4(a): v4.append(a)
+                case let .v6(a): v6.append(a)
+                }
+            }
+            router.addVRF(n.vrf, gatewayIPv4: v4, gatewayIPv6: v6, policy: n.policy)
+            router.mapVNI(n.vni, to: .vrf(n.vrf))
+            router.mapLabel(n.label, to: .vrf(n.vrf))
+            vnis.insert(n.vni)
+            labels.insert(n.label)
+        }
+        for v in installedVNIs.subtracting(vnis) { router.mapVNI(v, to: nil) }
+        for l in installedLabels.subtracting(labels) { router.mapLabel(l, to: nil) }
+        installedVNIs = vnis
+        installedLabels = labels
+
+        // Ports, endpoints: host routes and bridge entries.
+        var routes: [VRFID: [IPPrefix: NextHopID]] = [:]
+        var bridge: [VRFID: [MACAddress: NextHopID]] = [:]
+        for p in new.ports {
+            let n = networks[p.network]!
+            router.addInterface(p.id, InterfaceConfiguration(vrf: n.vrf, mac: p.mac))
+            let nh = nextHop(.interface(p.id))
+            for a in p.addresses { routes[n.vrf, default: [:]][Self.hostPrefix(a)] = nh }
+            bridge[n.vrf, default: [:]][p.mac] = nh
+        }
+        let livePorts = Set(new.ports.map(\.id))
+        for p in old.ports where !livePorts.contains(p.id) {
+            // The router has no interface removal: point the port at VRF 0, which never exists, so
+            // anything still arriving on it is dropped as `unknownVRF`.
+            router.addInterface(p.id, InterfaceConfiguration(vrf: 0, mac: p.mac))
+        }
+        let peersByName = Dictionary(uniqueKeysWithValues: new.peers.map { ($0.name, $0) })
+        for e in new.endpoints {
+            let n = networks[e.network]!
+            let peer = peersByName[e.peer]!
+            let id = n.encapsulation == .vxlan ? n.vni : n.label
+            let nh = nextHop(.tunnel(Tunnel(peer: peer.underlay, encapsulation: n.encapsulation, label: id,
+                                            innerDestinationMAC: e.mac)))
+            for a in e.addresses { routes[n.vrf, default: [:]][Self.hostPrefix(a)] = nh }
+            bridge[n.vrf, default: [:]][e.mac] = nh
+        }
+        for (vrf, prefixes) in installedRoutes {
+            for p in prefixes where routes[vrf]?[p] == nil { Self.remove(&router, vrf, p) }
+        }
+        for (vrf, macs) in installedBridge {
+            for m in macs where bridge[vrf]?[m] == nil { router.removeBridgeEntry(vrf, m) }
+        }
+        installedRoutes = [:]
+        for (vrf, table) in routes {
+            for (p, nh) in table {
+                switch p {
+                case let .v4(x): router.addRoute(vrf, x, nextHop: nh)
+                case let .v6(x): router.addRoute(vrf, x, nextHop: nh)
+                }
+            }
+            installedRoutes[vrf] = Set(table.keys)
+        }
+        installedBridge = [:]
+        for (vrf, table) in bridge {
+            for (m, nh) in table { router.addBridgeEntry(vrf, m, nextHop: nh) }
+            installedBridge[vrf] = Set(table.keys)
+        }
+    }
+
+    /// Next hops are shared by value, so reloads reuse them instead of adding new ones each time.
+    mutating func nextHop(_ nh: NextHop) -> NextHopID {
+        if let id = nextHopIDs[nh] { return id }
+        let id = router.addNextHop(nh)
+        nextHopIDs[nh] = id
+        return id
+    }
+
+    static func hostPrefix(_ a: IPAddress) -> IPPrefix {
+        switch a {
+        case let .v4(x): return .v4(IPv4Prefix(x, 32))
+        case let .v6(x): return .v6(IPv6Prefix(x, 128))
+        }
+    }
+
+    static func remove(_ router: inout Router, _ vrf: VRFID, _ p: IPPrefix) {
+        switch p {
+        case let .v4(x): router.removeRoute(vrf, x)
+        case let .v6(x): router.removeRoute(vrf, x)
+        }
+    }
+
+    // MARK: Queries
+
+    public func drops(_ reason: NodeDropReason) -> UInt64 { drops[reason.rawValue] }
+
+    /// The peer with this underlay address.
+    public func peer(at address: IPAddress) -> PeerState? { peerByAddress[address].map { peers[$0] } }
+
+    /// Bytes the controller's queues can still take; a driver stops reading VM ports while it is low.
+    public var freeQueueBytes: Int { controller?.freeQueueBytes ?? .max }
+
+    /// When `poll` must next run.
+    public var nextDeadline: UInt64? { controller?.nextDeadline }
+
+    /// Traces the next `count` packets that enter the node (from VM ports or the underlay).
+    public mutating func trace(count: Int) { traceBudget = max(0, count) }
+
+    public var pendingTraces: Int { traceBudget }
+
+    // MARK: Datapath
+
+    /// Ethernet frames from VM ports (`meta.ingressInterface` set on each buffer).
+    public mutating func processFromInterfaces(_ batch: [PacketBuffer], now: UInt64, output: inout NodeOutput) {
+        if traceBudget > 0 { for b in batch { markTrace(b) } }
+        router.processFromInterfaces(batch, now: now, output: &routerOutput)
+        finish(now: now, output: &output)
+    }
+
+    /// Datagrams from the underlay: each buffer holds a UDP payload, `address` its source and `port` the
+    /// UDP destination port it arrived on.
+    public mutating func processFromFabric(_ batch: [FabricDatagram], now: UInt64, output: inout NodeOutput) {
+        fabricBatch.removeAll(keepingCapacity: true)
+        for d in batch {
+            let b = d.buffer
+            if traceBudget > 0 { markTrace(b) }
+            guard let pi = peerByAddress[d.address] else {
+                drop(b, .unknownPeer, output: &output)
+                continue
+            }
+            peers[pi].counters.rxPackets &+= 1
+            peers[pi].counters.rxBytes &+= UInt64(b.length)
+            switch d.port {
+            case WellKnownPort.hna:
+                receiveHNA(b, peer: pi, now: now, output: &output)
+            case WellKnownPort.vxlan, WellKnownPort.mplsOverUDP:
+                // A plain tunnel packet: the router parses from the outer IP header, which the kernel
+                // has stripped, so write one back in the headroom (a few dozen bytes, no copy of data).
+                if toRouter(b, from: d.address, port: d.port) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
+            default:
+                drop(b, .unknownPort, output: &output)
+            }
+        }
+        if !fabricBatch.isEmpty { router.processFromFabric(fabricBatch, now: now, output: &routerOutput) }
+        finish(now: now, output: &output)
+    }
+
+    /// Runs the controller's timers and sends what its rates allow.
+    public mutating func poll(now: UInt64, output: inout NodeOutput) {
+        finish(now: now, output: &output)
+    }
+
+    /// Expires idle flows, at most `budget` entries examined (call now and then; bounded work).
+    public mutating func age(now: UInt64, budget: Int = 65536, output: inout NodeOutput) {
+        _ = router.age(now: now, budget: budget, output: &routerOutput)
+        drainRouter(now: now, output: &output)
+    }
+
+    /// Gives every buffer in `output` back to the pool and empties it (keeping capacity).
+    public func recycle(_ output: inout NodeOutput) {
+        for p in output.toInterfaces { pool.recycle(p.buffer) }
+        for d in output.toFabric { pool.recycle(d.buffer) }
+        output.toInterfaces.removeAll(keepingCapacity: true)
+        output.toFabric.removeAll(keepingCapacity: true)
+        output.traces.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Stages
+
+    @inline(__always)
+    mutating func markTrace(_ b: PacketBuffer) {
+        guard traceBudget > 0 else { return }
+        traceBudget -= 1
+        b.meta.trace = true
+        b.meta.traceID = nextTraceID
+        nextTraceID &+= 1
+    }
+
+    mutating func receiveHNA(_ b: PacketBuffer, peer pi: Int, now: UInt64, output: inout NodeOutput) {
+        guard let cid = peers[pi].controllerID, controller != nil else {
+            return drop(b, .hnaFromPlainPeer, output: &output)
+        }
+        let parsed: (HNAHeader, Int)?
+        do {
+            let view = try HNAHeaderView(checking: b.readableBytes)
+            parsed = (HNAHeader(view), view.headerLength)
+        } catch {
+            parsed = nil
+        }
+        guard let (header, length) = parsed else { return drop(b, .malformedHNAHeader, output: &output) }
+        guard header.priorityCount == controller!.config.priorities else {
+            return drop(b, .priorityMismatch, output: &output)
+        }
+        if header.sequence != nil {
+            guard header.nextProtocol == .vxlan || header.nextProtocol == .mpls, b.length > length else {
+                return drop(b, .badHNAPayload, output: &output)
+            }
+            b.trimFront(length)
+            if b.meta.trace {
+                output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "hna-rx",
+                    detail: "hna seq \(header.sequence!) prio \(header.priority) from \(peers[pi].configuration.name)"))
+            }
+            controller!.receive(header, payload: FabricPacket(buffer: b, nextProtocol: header.nextProtocol), from: cid, now: now)
+        } else {
+            controller!.receive(header, payload: nil, from: cid, now: now)
+            pool.recycle(b)
+        }
+    }
+
+    /// Writes the outer IP and UDP headers the kernel stripped, so the router sees a whole tunnel packet.
+    @inline(__always)
+    func toRouter(_ b: PacketBuffer, from source: IPAddress, port: UInt16) -> Bool {
+        let t = TunnelDescriptor(peer: configuration.underlay,
+                                 encapsulation: port == WellKnownPort.vxlan ? .vxlan : .mplsOverUDP, sourcePort: 0)
+        return OuterHeader.write(into: b, tunnel: t, source: source, hna: nil)
+    }
+
+    @inline(__always)
+    mutating func drop(_ b: PacketBuffer, _ reason: NodeDropReason, output: inout NodeOutput) {
+        drops[reason.rawValue] &+= 1
+        if b.meta.trace {
+            output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "drop", detail: "node: \(reason.name)"))
+        }
+        pool.recycle(b)
+    }
+
+    /// Drains the router's output (held packets released by the slow path included), queues tunnel
+    /// packets, lets the controller send and deliver, and hands deliveries back to the router.
+    mutating func finish(now: UInt64, output: inout NodeOutput) {
+        // Two rounds cover every chain: VM → router → controller, and controller delivery → router →
+        // VM. A delivered packet never goes back into the fabric (the router's `fabricHairpin`).
+        for _ in 0 ..< 2 {
+            _ = router.runSlowPath(now: now, output: &routerOutput)
+            drainRouter(now: now, output: &output)
+            guard controller != nil else { return }
+            controller!.poll(now: now)
+            controller!.takeActions(into: &actions)
+            fabricBatch.removeAll(keepingCapacity: true)
+            for a in actions {
+                switch a {
+                case let .send(peer, header, payload):
+                    send(header, payload, to: peer, output: &output)
+                case let .deliver(peer, _, payload):
+                    let b = payload.buffer
+                    let address = peers[peerByControllerID[peer]].configuration.underlay
+                    let port = payload.nextProtocol == .vxlan ? WellKnownPort.vxlan : WellKnownPort.mplsOverUDP
+                    if toRouter(b, from: address, port: port) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
+                }
+            }
+            actions.removeAll(keepingCapacity: true)
+            if fabricBatch.isEmpty { break }
+            router.processFromFabric(fabricBatch, now: now, output: &routerOutput)
+            fabricBatch.removeAll(keepingCapacity: true)
+        }
+        _ = router.runSlowPath(now: now, output: &routerOutput)
+        drainRouter(now: now, output: &output)
+        reclaimLent()
+    }
+
+    mutating func drainRouter(now: UInt64, output: inout NodeOutput) {
+        if routerOutput.isEmpty && routerOutput.traces.isEmpty { return }
+        output.toInterfaces.append(contentsOf: routerOutput.toInterfaces)
+        for t in routerOutput.traces { output.traces.append(NodeTrace(t)) }
+        for b in routerOutput.toAgent { drop(b, .toAgent, output: &output) }
+        for d in routerOutput.dropped { pool.recycle(d.buffer) }
+        for t in routerOutput.toFabric { tunnel(t, now: now, output: &output) }
+        routerOutput.removeAll()
+    }
+
+    /// A tunnel packet from the router (starting at its VXLAN header or MPLS label).
+    mutating func tunnel(_ t: TunnelPacket, now: UInt64, output: inout NodeOutput) {
+        let b = t.buffer
+        guard let pi = peerByAddress[t.tunnel.peer] else { return drop(b, .tunnelToUnknownPeer, output: &output) }
+        guard t.tunnel.encapsulation != .mplsOverGRE else { return drop(b, .unsupportedEncapsulation, output: &output) }
+        let next: HNANextProtocol = t.tunnel.encapsulation == Encapsulation.vxlan ? HNANextProtocol.vxlan : HNANextProtocol.mpls
+        if let cid = peers[pi].controllerID, controller != nil {
+            let priority = min(Int(t.tunnel.priority), controller!.config.priorities - 1)
+            switch controller!.enqueue(FabricPacket(buffer: b, nextProtocol: next), to: cid, priority: priority, now: now) {
+            case .queued:
+                lent.append(b)
+                if b.meta.trace {
+                    output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "hna-tx",
+                        detail: "hna queue peer \(peers[pi].configuration.name) prio \(priority)"))
+                }
+            case let .dropped(reason):
+                // The controller counted it too; the node's counter names it next to its own drops.
+                drop(b, NodeDropReason(reason), output: &output)
+            }
+        } else {
+            let port = next == .vxlan ? WellKnownPort.vxlan : WellKnownPort.mplsOverUDP
+            peers[pi].counters.txPackets &+= 1
+            peers[pi].counters.txBytes &+= UInt64(b.length)
+            output.toFabric.append(FabricDatagram(address: t.tunnel.peer, port: port, buffer: b))
+        }
+    }
+
+    /// A controller `.send`: the HNA header, then (for data) a copy of the tunnel packet, which the
+    /// controller keeps for resending.
+    mutating func send(_ header: HNAHeader, _ payload: FabricPacket?, to cid: Int, output: inout NodeOutput) {
+        let pi = peerByControllerID[cid]
+        let b = pool.take()
+        let length = header.encodedLength
+        guard let room = b.append(length) else { return drop(b, .noRoom, output: &output) }
+        header.emit(into: room)
+        if let payload {
+            guard b.append(contentsOf: payload.buffer.readableBytes) else { return drop(b, .noRoom, output: &output) }
+            if payload.buffer.meta.trace {
+                output.traces.append(NodeTrace(traceID: payload.buffer.meta.traceID, stage: "hna-tx",
+                    detail: "hna seq \(header.sequence ?? 0)\(header.isRetransmission ? " resend" : "") to \(peers[pi].configuration.name)"))
+            }
+        }
+        peers[pi].counters.txPackets &+= 1
+        peers[pi].counters.txBytes &+= UInt64(b.length)
+        output.toFabric.append(FabricDatagram(address: peers[pi].configuration.underlay, port: WellKnownPort.hna, buffer: b))
+    }
+
+    /// Returns buffers the controller no longer holds (acked) to the pool. The controller drops its
+    /// reference without telling anyone, so the node keeps its own and checks for sole ownership now
+    /// and then — amortised O(1) per packet, since it scans only once the list has doubled.
+    mutating func reclaimLent() {
+        guard lent.count >= lentScanAt else { return }
+        var kept = 0
+        for i in lent.indices {
+            if isKnownUniquelyReferenced(&lent[i]) {
+                pool.recycle(lent[i])
+            } else {
+                lent.swapAt(i, kept)
+                kept += 1
+            }
+        }
+        lent.removeLast(lent.count - kept)
+        lentScanAt = max(256, 2 * kept)
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import HNADaemon
+import HNALinux
+import HNATestSupport
+import Testing
+
+/// Two daemons (`hna run` child processes in host namespaces joined by a bridge), one VM namespace
+/// each, and a host with a kernel VXLAN device as a plain peer. Every namespace and link carries a
+/// random tag and is removed whatever happens.
+struct ShellFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+@Suite("Daemon in namespaces", .serialized)
+struct DaemonTests {
+    static let usable = Namespace.supported || ExternalTool.mustRun
+
+    @discardableResult
+    static func sh(_ command: String) throws -> String {
+        let out = try ExternalTool.run("/bin/sh", ["-c", command])
+        guard out.status == 0 else { throw ShellFailure(description: "\(command): \(out.stderr)") }
+        return out.text
+    }
+
+    static func config(_ i: Int, tag: String, dir: String) -> String {
+        let other = i == 1 ? 2 : 1
+        var s = """
+        hna:
+          name: h\(i)
+          underlay: 10.78.0.\(i)
+          control: \(dir)/h\(i).sock
+        peers:
+          - {name: h\(other), underlay: 10.78.0.\(other)}
+
+        """
+        if i == 1 { s += "  - {name: k3, underlay: 10.78.0.3, hna: false}\n" }
+        s += """
+        networks:
+          - {name: blue, vrf: 1, vni: 5001, label: 1001, subnets: [192.168.1.0/24], gateway: [192.168.1.254]}
+        ports:
+          - {name: v\(i)-\(tag), network: blue, mac: "02:00:00:00:0\(i):01", ip: [192.168.1.\(i)]}
+        endpoints:
+          - {network: blue, ip: [192.168.1.\(other)], mac: "02:00:00:00:0\(other):01", peer: h\(other)}
+
+        """
+        if i == 1 { s += "  - {network: blue, ip: [192.168.1.3], mac: \"02:00:00:00:03:01\", peer: k3}\n" }
+        return s
+    }
+
+    @Test(.enabled(if: usable, "needs root and `ip netns` (set CI to force)"))
+    func pingAcrossDaemonsAndAPlainVXLANPeer() throws {
+        let tag = String(UInt32.random(in: 0 ... 0xFFFFFF), radix: 16)
+        let ns = ["h1", "h2", "k3", "v1", "v2"].map { "hd\($0)-\(tag)" }
+        let (h1, h2, k3, v1, v2) = (ns[0], ns[1], ns[2], ns[3], ns[4])
+        let bridge = "hdb-\(tag)"
+        let dir = NSTemporaryDirectory() + "hna-daemon-\(tag)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var daemons: [Process] = []
+        defer {
+            for d in daemons where d.isRunning { d.terminate() }
+            for d in daemons { d.waitUntilExit() }
+            for n in ns { _ = try? Self.sh("ip netns del \(n)") }
+            _ = try? Self.sh("ip link del \(bridge)")
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        for n in ns { try Self.sh("ip netns add \(n)") }
+        try Self.sh("ip link add \(bridge) type bridge && ip link set \(bridge) up")
+        for (i, n) in [h1, h2, k3].enumerated() {
+            try Self.sh("""
+                ip link add hde\(i)-\(tag) type veth peer name eth0 netns \(n) && ip link set hde\(i)-\(tag) master \(bridge) up \
+                && ip -n \(n) addr add 10.78.0.\(i + 1)/24 dev eth0 && ip -n \(n) link set eth0 up && ip -n \(n) link set lo up
+                """)
+        }
+        try Self.sh("""
+            ip -n \(k3) link add vx0 type vxlan id 5001 local 10.78.0.3 dstport 4789 nolearning \
+            && ip -n \(k3) link set vx0 address 02:00:00:00:03:01 up && ip -n \(k3) addr add 192.168.1.3/24 dev vx0 \
+            && ip netns exec \(k3) bridge fdb append 00:00:00:00:00:00 dev vx0 dst 10.78.0.1 \
+            && ip -n \(k3) neigh add 192.168.1.1 lladdr 02:00:00:00:01:01 dev vx0
+            """)
+        for (i, n) in [(1, h1), (2, h2)] {
+            let path = "\(dir)/h\(i).yaml"
+            try Self.config(i, tag: tag, dir: dir).write(toFile: path, atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip").resolvingSymlinksInPath()
+            if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/sbin/ip") }
+            p.arguments = ["netns", "exec", n, HNACommand.executable.path, "run", "--config", path]
+            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try p.run()
+            daemons.append(p)
+        }
+        // Wait for the control sockets (the TAPs exist by then), then move each TAP into its VM.
+        for i in 1 ... 2 {
+            var waited = 0
+            while !FileManager.default.fileExists(atPath: "\(dir)/h\(i).sock") && waited < 100 {
+                usleep(50_000)
+                waited += 1
+            }
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/h\(i).sock"))
+        }
+        for (i, host, vm) in [(1, h1, v1), (2, h2, v2)] {
+            let tap = "v\(i)-\(tag)"
+            try Self.sh("""
+                ip -n \(host) link set \(tap) netns \(vm) && ip -n \(vm) link set \(tap) address 02:00:00:00:0\(i):01 \
+                && ip -n \(vm) addr add 192.168.1.\(i)/24 dev \(tap) && ip -n \(vm) link set \(tap) up \
+                && ip -n \(vm) route add default via 192.168.1.254
+                """)
+        }
+        let ping = { (from: String, to: String) throws -> String in
+            try Self.sh("ip netns exec \(from) ping -c 2 -i 0.2 -W 2 \(to)")
+        }
+        #expect(try ping(v1, "192.168.1.2").contains("2 received"))
+        #expect(try ping(v2, "192.168.1.1").contains("2 received"))
+        #expect(try ping(v1, "192.168.1.3").contains("2 received"), "VM to the kernel VXLAN peer")
+        #expect(try ping(k3, "192.168.1.1").contains("2 received"), "kernel VXLAN peer to the VM")
+
+        // Garbage to every port, and datagrams from an address that is no peer.
+        try Self.sh("""
+            ip -n \(k3) addr add 10.78.0.9/24 dev eth0 && ip netns exec \(k3) python3 -c "
+            import socket
+            s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+            for p in (6650,4789):
+                for i in range(1,6): s.sendto(b'garbage'*i, ('10.78.0.1',p))
+            u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('10.78.0.9',0))
+            for i in range(3): u.sendto(b'junk', ('10.78.0.1',6650))
+            "
+            """)
+        #expect(try ping(v1, "192.168.1.2").contains("2 received"), "ping keeps working")
+        let control = "\(dir)/h1.sock"
+        let drops = try ControlClient.request(["command": "show", "what": "drops"], path: control)
+        let node = (drops["result"] as? [String: Any])?["node"] as? [String: Any]
+        #expect(node?["unknown-peer"] as? Int == 3)
+        #expect(node?["hna-from-plain-peer"] as? Int == 5)
+        let router = (drops["result"] as? [String: Any])?["router"] as? [String: Any]
+        #expect((router?["malformedPacket"] as? Int ?? 0) >= 5)
+        let bad = try ControlClient.request(["nonsense": 1], path: control)
+        #expect(bad["ok"] as? Bool == false)
+
+        let out = try HNACommand.run(["show", "peers", "--json", "--control", control])
+        #expect(out.status == 0)
+        let peers = try JSONSerialization.jsonObject(with: out.stdout) as? [[String: Any]]
+        let h2peer = peers?.first { $0["name"] as? String == "h2" }
+        #expect(h2peer?["underlay"] as? String == "10.78.0.2")
+        #expect(h2peer?["hna"] as? Bool == true)
+        #expect((h2peer?["txPackets"] as? Int ?? 0) > 0)
+
+        // SIGTERM drains and exits 0.
+        for d in daemons { d.terminate() }
+        for d in daemons {
+            d.waitUntilExit()
+            #expect(d.terminationStatus == 0)
+        }
+    }
+
+    @Test func configErrorsNameFileLineAndColumn() {
+        let text = """
+        hna:
+          name: h1
+          underlay: 10.0.0.1
+          colour: blue
+        """
+        #expect(throws: ConfigError.self) { try DaemonConfiguration.parse(text, file: "x.yaml") }
+        do {
+            _ = try DaemonConfiguration.parse(text, file: "x.yaml")
+        } catch {
+            #expect(error.description.hasPrefix("x.yaml:4:3: "))
+            #expect(error.description.contains("colour"))
+        }
+        let gre = """
+        hna: {name: h1, underlay: 10.0.0.1}
+        networks:
+          - {name: b, vrf: 1, vni: 1, label: 100, encapsulation: mpls-gre}
+        """
+        do {
+            _ = try DaemonConfiguration.parse(gre, file: "g.yaml")
+            Issue.record("mpls-gre accepted")
+        } catch {
+            #expect(error.description.hasPrefix("g.yaml:3:"))
+            #expect(error.description.contains("mpls-gre"))
+        }
+    }
+}
