@@ -44,6 +44,14 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The discrete-event fabric simulator: engine, fabrics, workloads, baselines, metrics, output.
+        // Its hosts run HNACore's controller.
+        .target(
+            name: "HNASim",
+            dependencies: ["HNAWire", "HNACore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
         // The glibc and kernel calls Swift cannot reach directly: TUN/TAP ioctls, recvmmsg/sendmmsg with
         // UDP GSO/GRO control messages, epoll, timerfd, signalfd, setns.
         .target(name: "CHNALinux"),
@@ -61,7 +69,7 @@ let package = Package(
         .target(name: "HNALab", dependencies: ["HNALinux", "HNAWire", "HNABench"], swiftSettings: strict),
 
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
-        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore", "HNARouter"], swiftSettings: strict),
+        .target(name: "HNABench", dependencies: ["HNAWire", "HNACore", "HNARouter", "HNASim"], swiftSettings: strict),
 
         // The virtual router (FIG. 4 item 128): VRFs, FIBs, next hops, flow table, policy, slow path,
         // overlay encapsulation, proxy ARP/ND, drop counters. Sans-I/O. See docs/router.md.
@@ -88,6 +96,7 @@ let package = Package(
                 "HNAWire",
                 "HNACore",
                 "HNABench",
+                "HNASim",
                 "HNADaemon",
                 "HNALab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -103,6 +112,7 @@ let package = Package(
         .testTarget(name: "hnaTests", dependencies: ["hna", "HNAWire", "HNATestSupport"], swiftSettings: strict),
         .testTarget(name: "HNAWireTests", dependencies: ["HNAWire", "HNATestSupport"], exclude: ["Fixtures"],
                     swiftSettings: strict),
+        .testTarget(name: "HNASimTests", dependencies: ["HNASim", "HNATestSupport"], swiftSettings: strict),
         .testTarget(name: "HNACoreTests", dependencies: ["HNACore", "HNAWire", "HNATestSupport"] + collections,
                     swiftSettings: strict),
         .testTarget(name: "HNALabTests", dependencies: ["HNALab", "HNALinux", "HNAWire", "HNATestSupport"],

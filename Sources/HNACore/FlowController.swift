@@ -59,6 +59,9 @@ public struct FlowController<Payload: FabricPayload> {
     /// source hears many headers per packet it sends, so Eq. 4 is redone when a lane next needs it.
     @usableFromInline var sourceScaleStale = false
     @usableFromInline var outbox: [FlowAction<Payload>] = []
+    /// Baseline hooks (see `setFlowControl` and `setRateLimit`); empty `rateLimits` means no limits.
+    @usableFromInline var flowControlEnabled = true
+    @usableFromInline var rateLimits: [Double] = []
     @usableFromInline var now: UInt64
 
     /// - Parameters:
@@ -171,6 +174,7 @@ public struct FlowController<Payload: FabricPayload> {
     }
 
     /// When `poll` must next run (nil when nothing is pending). May be early, never late.
+    @inlinable
     public var nextDeadline: UInt64? {
         var d = timers.nextTime ?? .max
         if eligible.contains(where: { !$0.isEmpty }) {
@@ -244,8 +248,33 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable @inline(__always)
     func effectiveRate(_ li: Int) -> Double {
         let peer = li / priorities
-        guard peers[peer].grantFresh else { return peers[peer].safeRate }
-        return feedback[li].grant * currentSourceScale()[li % priorities]
+        let limit = rateLimits.isEmpty ? Double.infinity : rateLimits[peer]
+        guard flowControlEnabled else { return min(txBandwidth, limit) }
+        guard peers[peer].grantFresh else { return min(peers[peer].safeRate, limit) }
+        return min(feedback[li].grant * currentSourceScale()[li % priorities], limit)
+    }
+
+    // MARK: Baseline hooks
+
+    /// Turns the patent's flow control off or on. Off, a source ignores grants and sends to every peer
+    /// at its transmit bandwidth (or at the limit `setRateLimit` set) and sends no heartbeats; queues,
+    /// scheduling, acks and retransmission work as before. This is how the simulator runs its baselines
+    /// on the same controller: "no flow control", and an ECN rate control that sets limits.
+    public mutating func setFlowControl(enabled: Bool) {
+        flowControlEnabled = enabled
+        for li in lanes.indices { kick(li) }
+    }
+
+    /// Caps the rate towards `peer` (bytes/s over all its priorities' lanes each), or removes the cap
+    /// with nil. Applies with or without flow control; the lanes are re-examined at once.
+    public mutating func setRateLimit(_ bytesPerSecond: Double?, toPeer peer: Int) {
+        precondition(peer >= 0 && peer < peerCount)
+        if rateLimits.isEmpty {
+            if bytesPerSecond == nil { return }
+            rateLimits = [Double](repeating: .infinity, count: peerCount)
+        }
+        rateLimits[peer] = bytesPerSecond ?? .infinity
+        for p in 0 ..< priorities { kick(peer * priorities + p) }
     }
 
     /// Puts a lane with work on its priority's round robin (cancelling any wake-up it waits for).
@@ -586,7 +615,10 @@ public struct FlowController<Payload: FabricPayload> {
         let (peer, p) = li.quotientAndRemainder(dividingBy: priorities)
         // r̂_ij as `effectiveRate` computes it, inline (see `sourceScale(grantTotal:...)`).
         refreshSourceScale()
-        let rate = peers[peer].grantFresh ? feedback[li].grant * sourceScale[p] : peers[peer].safeRate
+        var rate = peers[peer].grantFresh ? feedback[li].grant * sourceScale[p] : peers[peer].safeRate
+        // The baseline hooks (`setFlowControl`, `setRateLimit`).
+        if !flowControlEnabled { rate = txBandwidth }
+        if !rateLimits.isEmpty { rate = min(rate, rateLimits[peer]) }
         let burst = Double(config.rateBurstBytes)
         lanes[li].tokens = min(burst, lanes[li].tokens + rate * Double(now - lanes[li].refilledAt) * 1e-9)
         lanes[li].refilledAt = now
@@ -760,6 +792,11 @@ public struct FlowController<Payload: FabricPayload> {
         heartbeatTokens = min(heartbeatDepth,
                               heartbeatTokens + heartbeatRate * Double(now - heartbeatRefilledAt) * 1e-9)
         heartbeatRefilledAt = now
+        if !flowControlEnabled {
+            // Nothing to report without flow control; acks go out on their own timer.
+            while let raw = heartbeatQueue.popFirst() { peers[Int(raw)].heartbeatQueued = false }
+            return
+        }
         while let raw = heartbeatQueue.first {
             let peer = Int(raw)
             if peers[peer].lastSentAt >= peers[peer].heartbeatQueuedAt {

@@ -6,6 +6,6 @@ struct HNA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hna",
         abstract: "HNA, a software host network accelerator for data-center overlay networks.",
-        subcommands: [Decode.self, Rates.self, Bench.self, Run.self, Show.self, Trace.self, Capture.self, Lab.self]
+        subcommands: [Decode.self, Rates.self, Bench.self, Run.self, Show.self, Trace.self, Capture.self, Lab.self, Sim.self]
     )
 }

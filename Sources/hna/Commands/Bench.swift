@@ -2,12 +2,13 @@ import ArgumentParser
 import HNABench
 import Foundation
 import HNALab
+import HNASim
 
 /// `hna bench …`: every benchmark prints a text table, or with `--json` one JSON object.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure HNA's datapath and models (figures in docs/benchmarks.md).",
-        subcommands: [BenchWire.self, BenchCore.self, BenchLab.self, BenchRouter.self]
+        subcommands: [BenchWire.self, BenchCore.self, BenchLab.self, BenchRouter.self, BenchSim.self]
     )
 }
 
@@ -100,5 +101,28 @@ struct BenchLab: ParsableCommand {
         output.emit(LabBench.run(seconds: seconds, executable: LabRunner.ownExecutable, paths: paths) {
             FileHandle.standardError.write(Data("hna bench lab: \($0)\n".utf8))
         })
+    }
+}
+
+struct BenchSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Simulator speed: events per second and wall time of a web-search run, from 64 to 1,024 hosts.")
+
+    @OptionGroup var output: BenchOutput
+    @Option(help: "Comma-separated host counts (leaf-spine, 100 Gb/s links).") var hosts = "64,128,256,512,1024"
+    @Option(name: .customLong("duration-ms"), help: "Simulated time per run (ms).") var durationMs = 10.0
+    @Option(help: "Offered web-search load.") var load = 0.5
+    @Option(name: .customLong("flow-control"), help: "hna, none or dcqcn.") var flowControl = "hna"
+
+    func run() throws {
+        let counts = hosts.split(separator: ",").compactMap { Int($0) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 >= 2 }) else { throw ValidationError("--hosts takes counts of 2 or more") }
+        guard let mode = FlowControlMode(rawValue: flowControl) else { throw ValidationError("--flow-control is hna, none or dcqcn") }
+        do {
+            output.emit(try SimBench.run(hosts: counts, durationMs: durationMs, load: load, mode: mode))
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 }

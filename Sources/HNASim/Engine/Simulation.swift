@@ -1,0 +1,281 @@
+/// The discrete-event loop: hosts of one type (HNA or a baseline) over a fabric, fed by the scenario's
+/// application. Generic over the host so the loop is specialised and every host call is static.
+
+/// One application flow. Long-lived sources are flows of unbounded size.
+public struct Flow: Sendable {
+    public var src: Int32
+    public var dst: Int32
+    public var size: Int64
+    public var start: SimTime
+    /// Bytes not yet handed to the host.
+    public var unsent: Int64
+    public var delivered: Int64 = 0
+    public var finish: SimTime = 0
+    /// Next flow of the same pair waiting behind this one (-1: none).
+    var next: Int32 = -1
+    public var isLongLived: Bool { size == Int64.max }
+}
+
+/// Owns the hosts' memory: the loop reaches a host through a pointer, so calling into it never copies
+/// the host (a controller is large) and never pays for dynamic exclusivity checks.
+final class HostStorage<Host>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Host>
+    let count: Int
+
+    init(_ hosts: [Host]) {
+        count = hosts.count
+        base = UnsafeMutablePointer<Host>.allocate(capacity: max(count, 1))
+        base.initialize(from: hosts, count: count)
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+}
+
+/// A value type, so the event loop runs as one mutating method with static exclusivity checking.
+public struct Simulation<Host: SimHost> {
+    public let scenario: Scenario
+    public private(set) var fabric: Fabric
+    let storage: HostStorage<Host>
+    @usableFromInline let host: UnsafeMutablePointer<Host>
+    public var hosts: UnsafeBufferPointer<Host> { UnsafeBufferPointer(start: host, count: hostCount) }
+    public private(set) var queue = EventQueue(capacity: 1 << 16)
+    public private(set) var now: SimTime = 0
+    public private(set) var flows: [Flow] = []
+    let hostCount: Int
+
+    // Packet pool: events carry indices.
+    var packets: [Packet] = []
+    var freePackets: [Int32] = []
+
+    // Application state per (src, dst): flows waiting, and the queue level to keep.
+    var pairHead: [Int32]
+    var pairTail: [Int32]
+    var pairTarget: [Int32]
+    var io = HostIO()
+    var wakeAt: [SimTime]
+    var rng: SimRandom
+    var workloadRng: SimRandom
+
+    // Random workload: next arrival per source.
+    var distribution: FlowSizeDistribution?
+    var meanInterarrivalNs = 0.0
+
+    // Metrics.
+    public private(set) var metrics: MetricsCollector
+
+    public init(scenario: Scenario, makeHost: (Int, Fabric) -> Host) {
+        self.scenario = scenario
+        hostCount = scenario.fabric.hosts
+        fabric = Fabric(scenario.fabric, seed: scenario.seed)
+        var hs: [Host] = []
+        hs.reserveCapacity(hostCount)
+        for h in 0 ..< hostCount { hs.append(makeHost(h, fabric)) }
+        storage = HostStorage(hs)
+        host = storage.base
+        let pairs = hostCount * hostCount
+        pairHead = [Int32](repeating: -1, count: pairs)
+        pairTail = [Int32](repeating: -1, count: pairs)
+        pairTarget = [Int32](repeating: Int32(clamping: scenario.applicationWindowBytes), count: pairs)
+        wakeAt = [SimTime](repeating: .max, count: hostCount)
+        rng = SimRandom(seed: scenario.seed, stream: 1)
+        workloadRng = SimRandom(seed: scenario.seed, stream: 2)
+        metrics = MetricsCollector(scenario: scenario, fabric: fabric)
+        packets.reserveCapacity(1 << 14)
+        setUpTraffic()
+        queue.schedule(.sample, at: metrics.sampleInterval, index: 0)
+        for h in 0 ..< hostCount { scheduleWake(h, host[h].nextDeadline ?? .max) }
+    }
+
+    mutating func setUpTraffic() {
+        switch scenario.traffic {
+        case let .backlogged(pairs):
+            for p in pairs {
+                let f = Int32(flows.count)
+                flows.append(Flow(src: Int32(p.src), dst: Int32(p.dst), size: .max, start: p.startNs, unsent: .max))
+                pairTarget[p.src * hostCount + p.dst] = Int32(clamping: Int((p.level * Double(scenario.levelUnitBytes)).rounded()))
+                queue.schedule(.flowStart, at: p.startNs, index: UInt32(f))
+            }
+        case let .random(distribution, load):
+            self.distribution = distribution
+            let bytesPerNs = fabric.links[0].bytesPerSecond / 1e9
+            meanInterarrivalNs = distribution.mean / (load * bytesPerNs)
+            for h in 0 ..< hostCount { newRandomFlow(src: h, after: 0) }
+        }
+    }
+
+    /// Draws the next flow of source `src` (arrival after `after`) and schedules its start.
+    mutating func newRandomFlow(src: Int, after: SimTime) {
+        guard let d = distribution else { return }
+        let gap = SimTime(workloadRng.exponential(mean: meanInterarrivalNs).rounded())
+        let t = after &+ max(gap, 1)
+        if t >= scenario.durationNs { return }
+        var dst = workloadRng.below(hostCount - 1)
+        if dst >= src { dst += 1 }
+        let size = Int64(d.sample(&workloadRng))
+        let f = Int32(flows.count)
+        flows.append(Flow(src: Int32(src), dst: Int32(dst), size: size, start: t, unsent: size))
+        queue.schedule(.flowStart, at: t, index: UInt32(f))
+    }
+
+    @inline(__always)
+    mutating func scheduleWake(_ h: Int, _ t: SimTime) {
+        if t < wakeAt[h] {
+            let at = max(t, now)
+            wakeAt[h] = at
+            queue.schedule(.hostWake, at: at, index: UInt32(h))
+        }
+    }
+
+    /// Runs to the end of the scenario. `progress` is called with the fraction done every few hundred
+    /// thousand events (never inside the per-event path).
+    public mutating func run(progress: ((Double) -> Void)? = nil) {
+        let end = scenario.durationNs
+        var untilReport = 1 << 18
+        while let t = queue.nextTime, t <= end {
+            let e = queue.pop()!
+            now = e.time
+            switch e.kind {
+            case .arrive: arrive(Int(e.index))
+            case .hostWake:
+                let h = Int(e.index)
+                if wakeAt[h] == e.time {
+                    wakeAt[h] = .max
+                    host[h].poll(now: now, io: &io)
+                    drain(h, polled: true)
+                }
+            case .flowStart: startFlow(Int(e.index))
+            case .sample:
+                metrics.sample(now: now, fabric: &fabric)
+                if now &+ metrics.sampleInterval <= end {
+                    queue.schedule(.sample, at: now &+ metrics.sampleInterval, index: 0)
+                }
+            }
+            untilReport -= 1
+            if untilReport == 0 {
+                untilReport = 1 << 18
+                progress?(Double(now) / Double(end))
+            }
+        }
+        now = end
+        progress?(1)
+    }
+
+    @inline(__always)
+    mutating func allocate(_ p: Packet) -> Int32 {
+        if let i = freePackets.popLast() {
+            packets[Int(i)] = p
+            return i
+        }
+        packets.append(p)
+        return Int32(packets.count - 1)
+    }
+
+    mutating func arrive(_ pi: Int) {
+        let node = Int(packets[pi].node)
+        let link = Int(packets[pi].link)
+        let wire = Int(packets[pi].wireBytes)
+        fabric.links[link].deliveredBytes &+= UInt64(wire)
+        if node < hostCount {
+            freePackets.append(Int32(pi))
+            if packets[pi].kind == .data {
+                metrics.received(src: Int(packets[pi].src), dst: node, wireBytes: wire, now: now)
+            }
+            host[node].receive(packets[pi], now: now, io: &io)
+            drain(node)
+            return
+        }
+        let result = fabric.forward(switch: node - hostCount, dst: Int(packets[pi].dst), hash: packets[pi].hash,
+                                    bytes: wire, ect: packets[pi].ect, now: now, rng: &rng)
+        switch result {
+        case .dropped:
+            freePackets.append(Int32(pi))
+            // The NACKs a lost packet carried are lost with it.
+            if let slot = packets[pi].header?.nackSlot, slot >= 0 { _ = io.takeNacks(slot) }
+        case let .queued(out, arrival, marked):
+            packets[pi].link = out
+            packets[pi].node = fabric.links[Int(out)].to
+            if marked { packets[pi].ce = true }
+            queue.schedule(.arrive, at: arrival, index: UInt32(pi))
+        }
+    }
+
+    /// Puts what host `h` produced on its link, hands deliveries to the flows, refills the queues it
+    /// sent from, and re-arms its timer.
+    /// After a poll, a deadline of `now` again would spin without progress; the host is asked again a
+    /// nanosecond later instead (deadlines may be early, never late).
+    mutating func drain(_ h: Int, polled: Bool = false) {
+        if !io.sends.isEmpty {
+            let firstSwitch = fabric.links[h].to
+            var fed = -1
+            for i in 0 ..< io.sends.count {
+                io.sends[i].link = Int32(h)
+                io.sends[i].node = firstSwitch
+                let wire = Int(io.sends[i].wireBytes)
+                let dst = Int(io.sends[i].dst)
+                let isData = io.sends[i].kind == .data
+                let (arrival, _) = fabric.transmitFromHost(h, bytes: wire, now: now)
+                metrics.sent(src: h, wireBytes: wire, data: isData)
+                queue.schedule(.arrive, at: arrival, index: UInt32(allocate(io.sends[i])))
+                if isData && dst != fed {
+                    fed = dst
+                    feed(h, dst)
+                }
+            }
+            io.sends.removeAll(keepingCapacity: true)
+        }
+        if !io.deliveries.isEmpty {
+            for d in io.deliveries where d.flow >= 0 {
+                let f = Int(d.flow)
+                flows[f].delivered += Int64(d.bytes)
+                metrics.delivered(bytes: Int(d.bytes))
+                if flows[f].delivered >= flows[f].size && !flows[f].isLongLived && flows[f].finish == 0 {
+                    flows[f].finish = now
+                    metrics.completed(flows[f], fabric: fabric)
+                }
+            }
+            io.deliveries.removeAll(keepingCapacity: true)
+        }
+        if let d = host[h].nextDeadline { scheduleWake(h, polled ? max(d, now &+ 1) : d) }
+    }
+
+    mutating func startFlow(_ f: Int) {
+        let src = Int(flows[f].src), dst = Int(flows[f].dst)
+        let pair = src * hostCount + dst
+        if pairTail[pair] >= 0 {
+            flows[Int(pairTail[pair])].next = Int32(f)
+        } else {
+            pairHead[pair] = Int32(f)
+        }
+        pairTail[pair] = Int32(f)
+        feed(src, dst)
+        if distribution != nil { newRandomFlow(src: src, after: now) }
+        if let d = host[src].nextDeadline { scheduleWake(src, d) }
+    }
+
+    /// The application: keeps the queue from `src` to `dst` at its target while flows have bytes left.
+    mutating func feed(_ src: Int, _ dst: Int) {
+        let pair = src * hostCount + dst
+        var head = pairHead[pair]
+        if head < 0 { return }
+        let target = Int(pairTarget[pair])
+        var queued = host[src].queuedBytes(to: dst)
+        while head >= 0 && queued < target {
+            let f = Int(head)
+            let chunk = Int(min(flows[f].unsent, Int64(Framing.segmentBytes)))
+            if !host[src].enqueue(dst: dst, flow: head, payloadBytes: chunk, now: now) { break }
+            queued += chunk
+            if !flows[f].isLongLived { flows[f].unsent -= Int64(chunk) }
+            if flows[f].unsent == 0 {
+                head = flows[f].next
+                pairHead[pair] = head
+                if head < 0 { pairTail[pair] = -1 }
+            }
+        }
+    }
+
+    /// Every host's counters together.
+    public var hostStats: HostStats { hosts.reduce(HostStats()) { $0 + $1.stats } }
+}

@@ -1,0 +1,96 @@
+import HNATestSupport
+import Testing
+@testable import HNASim
+
+/// The real controller (HNACore) in every host, on the simulated fabric.
+@Suite struct HNASimulationTests {
+    func expectRates(_ r: SimResult, tolerance: Double = 0.01) {
+        guard let m = r.rateMatrix, let e = r.expectedRates else { Issue.record("no rate matrix"); return }
+        for i in 0 ..< m.count {
+            for j in 0 ..< m.count {
+                #expect(abs(m[i][j] - e[i][j]) <= tolerance, "\(r.scenario) \(i)->\(j): \(m[i][j]) vs patent \(e[i][j])")
+            }
+        }
+    }
+
+    @Test(arguments: ["fig12a", "fig12a-q", "fig12b"])
+    func patentFiguresSettleAtThePatentsRates(_ name: String) throws {
+        var k = ScenarioKnobs()
+        k.durationMs = 0.6
+        let r = SimRunner.run(try ScenarioLibrary.make(name, knobs: k), mode: .hna)
+        expectRates(r)
+        #expect(r.fabricDrops == 0 && r.ingressDrops == 0)
+    }
+
+    @Test func incastIsLossFreeSaturatedAndFairWithHNAButNotWithout() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 16
+        k.bufferKB = 1024
+        k.durationMs = 1
+        let s = try ScenarioLibrary.make("incast", knobs: k)
+        let hna = SimRunner.run(s, mode: .hna)
+        #expect(hna.fabricDrops == 0)
+        #expect(hna.bottleneckUtilization >= 0.95)
+        #expect(hna.jainFairness! >= 0.99)
+        #expect(hna.retransmissions == 0)
+        let none = SimRunner.run(s, mode: .none)
+        #expect(none.fabricDrops > 0)
+        #expect(none.retransmissions > 0)
+        // Reliability recovers the loss: the receiver still gets data in order.
+        #expect(none.deliveredBytes > 0)
+    }
+
+    @Test func incastSettlesAfterSendersJoin() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 16
+        k.durationMs = 1.5
+        let s = try ScenarioLibrary.make("incast-join", knobs: k)
+        let r = SimRunner.run(s, mode: .hna)
+        // Every sender, old and new, ends with the same share within a few hundred microseconds.
+        #expect(r.jainFairness! >= 0.99)
+        let settle = try #require(r.convergenceUs)
+        #expect(settle < 300)
+        #expect(r.fabricDrops == 0)
+    }
+
+    @Test func permutationIsLossFreeAndSaturated() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 8
+        k.durationMs = 0.4
+        let r = SimRunner.run(try ScenarioLibrary.make("permutation", knobs: k), mode: .hna)
+        #expect(r.fabricDrops == 0)
+        #expect(r.bottleneckUtilization >= 0.95)
+        #expect(r.jainFairness! >= 0.99)
+    }
+
+    @Test func dcqcnReactsToMarks() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 8
+        k.unboundedBuffer = true
+        k.durationMs = 1
+        let s = try ScenarioLibrary.make("incast", knobs: k)
+        let d = SimRunner.run(s, mode: .dcqcn)
+        let n = SimRunner.run(s, mode: .none)
+        #expect(d.ecnMarks > 0)
+        // Line-rate senders grow the bottleneck queue without end; rate cuts drain it.
+        let dq = d.bottleneckQueueSeries.last!, nq = n.bottleneckQueueSeries.last!
+        #expect(dq < nq / 2, "dcqcn \(dq) none \(nq)")
+        #expect(dq < d.bottleneckQueueSeries.max()!)
+    }
+
+    @Test func sameSeedSameJSON() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 8
+        k.durationMs = 0.3
+        k.load = 0.6
+        let dirs = [repoRoot() + "/../shared/data/workloads"]
+        let s = try ScenarioLibrary.make("fb-hadoop", knobs: k, workloadDirectories: dirs)
+        var a = SimRunner.run(s, mode: .hna), b = SimRunner.run(s, mode: .hna)
+        a.wallSeconds = 0
+        b.wallSeconds = 0
+        a.cpuSeconds = 0
+        b.cpuSeconds = 0
+        #expect(a.json.description == b.json.description)
+        #expect(a.flowsCompleted > 0)
+    }
+}
