@@ -83,8 +83,7 @@ import Testing
         k.hosts = 8
         k.durationMs = 0.3
         k.load = 0.6
-        let dirs = [repoRoot() + "/../shared/data/workloads"]
-        let s = try ScenarioLibrary.make("fb-hadoop", knobs: k, workloadDirectories: dirs)
+        let s = try ScenarioLibrary.make("fb-hadoop", knobs: k)
         var a = SimRunner.run(s, mode: .hna), b = SimRunner.run(s, mode: .hna)
         a.wallSeconds = 0
         b.wallSeconds = 0

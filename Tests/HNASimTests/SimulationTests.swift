@@ -93,14 +93,13 @@ func runBlast(_ s: Scenario) -> SimResult {
         k.unboundedBuffer = true
         k.durationMs = 1
         k.load = 0.3
-        let dirs = [repoRoot() + "/../shared/data/workloads"]
-        let s = try ScenarioLibrary.make("websearch", knobs: k, workloadDirectories: dirs)
+        let s = try ScenarioLibrary.make("websearch", knobs: k)
         let a = runBlast(s), b = runBlast(s)
         #expect(a.json.description == b.json.description)
         #expect(a.flowsCompleted > 0)
         #expect(a.fctP50Us != nil)
         k.seed = 99
-        let c = runBlast(try ScenarioLibrary.make("websearch", knobs: k, workloadDirectories: dirs))
+        let c = runBlast(try ScenarioLibrary.make("websearch", knobs: k))
         #expect(c.json.description != a.json.description)
     }
 

@@ -13,9 +13,8 @@ import Testing
     }
 
     @Test func samplesMatchTheDistribution() throws {
-        let dirs = [repoRoot() + "/../shared/data/workloads"]
         for name in ["websearch", "fb-hadoop"] {
-            let d = try ScenarioLibrary.distribution(name, directories: dirs)
+            let d = try ScenarioLibrary.distribution(name)
             var r = SimRandom(seed: 12)
             let n = 200_000
             var sum = 0.0

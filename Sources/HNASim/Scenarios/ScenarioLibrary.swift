@@ -70,8 +70,12 @@ public enum ScenarioLibrary {
         return dirs
     }
 
-    /// Loads a CDF by path or by name (`websearch`, `fb-hadoop`).
+    /// Loads a CDF by path or by name. `websearch` and `fb-hadoop` are built in (BuiltinWorkloads);
+    /// other names are looked up in `workloadDirectories()`.
     public static func distribution(_ nameOrPath: String, directories: [String]? = nil) throws(ScenarioError) -> FlowSizeDistribution {
+        if let text = BuiltinWorkloads.all[nameOrPath] {
+            do { return try FlowSizeDistribution(name: nameOrPath, text: text) } catch { throw ScenarioError(error.description) }
+        }
         var candidates: [String] = []
         if nameOrPath.contains("/") || nameOrPath.hasSuffix(".cdf") { candidates.append(nameOrPath) }
         for d in directories ?? workloadDirectories() {
