@@ -71,6 +71,7 @@ public struct HNANode {
         let oldHNA = old.peers.filter(\.hna).map(\.underlay)
         let newHNA = new.peers.filter(\.hna).map(\.underlay)
         let controllerChanged = force || oldHNA != newHNA || old.flowControl != new.flowControl
+            || old.peers.filter(\.hna).map(\.rxBandwidth) != new.peers.filter(\.hna).map(\.rxBandwidth)
             || old.txBandwidth != new.txBandwidth || old.rxBandwidth != new.rxBandwidth || old.rateLimits != new.rateLimits
         var counters: [IPAddress: PeerCounters] = [:]
         for p in peers { counters[p.configuration.underlay] = p.counters }
@@ -94,8 +95,13 @@ public struct HNANode {
             } else {
                 let tx = new.rateLimits ? new.txBandwidth : NodeConfiguration.unlimitedBandwidth
                 let rx = new.rateLimits ? new.rxBandwidth : NodeConfiguration.unlimitedBandwidth
+                // The safe rate towards a peer needs its B_j; one we were not told defaults as in the
+                // controller (min of our own bandwidths).
+                let peerRx = new.peers.filter(\.hna).map { p in
+                    new.rateLimits ? p.rxBandwidth ?? min(tx, rx) : NodeConfiguration.unlimitedBandwidth
+                }
                 controller = FlowController(config: new.flowControl, peerCount: newHNA.count, txBandwidth: tx,
-                                            rxBandwidth: rx, now: now)
+                                            rxBandwidth: rx, peerRxBandwidth: peerRx, now: now)
             }
         }
 
