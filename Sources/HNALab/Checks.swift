@@ -9,16 +9,19 @@ public struct LabOptions: Sendable {
     /// The bottleneck's buffer: a few packets, so a fabric without flow control overflows it.
     public var bottleneckBurstBytes = 16_000
     public var bottleneckLatencyMicroseconds = 1_000
-    /// The receiver's HNA advertises this share of the bottleneck as its receive bandwidth, leaving room
-    /// for tunnel headers and flow-control messages.
+    /// The receiver's HNA advertises this share of the bottleneck as its receive bandwidth (frame bytes,
+    /// the tunnel headers included), leaving room for flow-control messages and a loaded machine's
+    /// jitter in a queue of about ten packets.
     public var receiveShare = 0.9
     public var scenarioSeconds = 3.0
     public var tcpSeconds = 2.0
     public var pings = 4
     /// Drop-free passes when goodput reaches this share of the bottleneck. What the receiver grants is
-    /// `receiveShare` of it in tunnel bytes; the VM sees about 97 % of those (HNA, VXLAN and outer
-    /// headers), so 0.8 leaves a few percent for quantisation and a loaded machine.
-    public var goodputShare = 0.8
+    /// `receiveShare` of it in frame bytes; the VM sees about 95 % of those (its frames without the
+    /// outer Ethernet, IP, UDP, HNA and VXLAN headers), 85 % of the bottleneck at best. Debug-build
+    /// daemons on a loaded machine wake late now and then and lose a few percent of their grants (a
+    /// bucket holds at most its burst), so 0.75.
+    public var goodputShare = 0.75
     /// Run the drop-free scenario (it restarts the daemons twice).
     public var dropFree = true
 
@@ -240,8 +243,11 @@ public struct LabChecks {
 
     /// Per-pair burst for the drop-free condition: the sources of one destination may each send their
     /// burst plus one packet at once, and all of that must fit the fabric buffer in front of it.
+    /// Half of each source's share of the buffer, less one frame (the packet a bucket may overdraw by):
+    /// the other half absorbs a loaded machine's jitter (a sender descheduled for a while, packets
+    /// bunched in the kernel). With the whole share the lab still saw a hundred drops per run.
     static func burst(fabricBuffer: Int, sources: Int) -> Int {
-        max(FlowControlConfig.minimumBurstBytes, fabricBuffer / max(1, sources) - 1518)
+        max(FlowControlConfig.minimumBurstBytes, fabricBuffer / max(1, sources) / 2 - 1518)
     }
 
     /// Captures h1's underlay while its VMs ping over every encapsulation it sends (HNA header + VXLAN,

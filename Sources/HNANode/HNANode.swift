@@ -307,7 +307,9 @@ public struct HNANode {
                 output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "hna-rx",
                     detail: "hna seq \(header.sequence!) prio \(header.priority) from \(peers[pi].configuration.name)"))
             }
-            controller!.receive(header, payload: FabricPacket(buffer: b, nextProtocol: header.nextProtocol), from: cid, now: now)
+            let packet = FabricPacket(buffer: b, nextProtocol: header.nextProtocol,
+                                      framingBytes: FabricPacket.framingBytes(underlay: configuration.underlay))
+            controller!.receive(header, payload: packet, from: cid, now: now)
         } else {
             controller!.receive(header, payload: nil, from: cid, now: now)
             pool.recycle(b)
@@ -382,7 +384,9 @@ public struct HNANode {
         let next: HNANextProtocol = t.tunnel.encapsulation == Encapsulation.vxlan ? HNANextProtocol.vxlan : HNANextProtocol.mpls
         if let cid = peers[pi].controllerID, controller != nil {
             let priority = min(Int(t.tunnel.priority), controller!.config.priorities - 1)
-            switch controller!.enqueue(FabricPacket(buffer: b, nextProtocol: next), to: cid, priority: priority, now: now) {
+            let packet = FabricPacket(buffer: b, nextProtocol: next,
+                                      framingBytes: FabricPacket.framingBytes(underlay: configuration.underlay))
+            switch controller!.enqueue(packet, to: cid, priority: priority, now: now) {
             case .queued:
                 lent.append(b)
                 if b.meta.trace {

@@ -7,13 +7,24 @@ import HNAWire
 public struct FabricPacket: FabricPayload {
     public let buffer: PacketBuffer
     public let nextProtocol: HNANextProtocol
+    /// Bytes the underlay adds around the UDP payload (Ethernet, IP and UDP headers), which the fabric
+    /// carries and the controller must pace like the rest: without them a receiver granting 90 % of a
+    /// port would be sent about 93 % of it.
+    public let framingBytes: Int
 
-    @inlinable public init(buffer: PacketBuffer, nextProtocol: HNANextProtocol) {
+    @inlinable public init(buffer: PacketBuffer, nextProtocol: HNANextProtocol, framingBytes: Int = 0) {
         self.buffer = buffer
         self.nextProtocol = nextProtocol
+        self.framingBytes = framingBytes
     }
 
-    @inlinable public var wireLength: Int { buffer.length }
+    /// Ethernet (14), IPv4 (20) or IPv6 (40), and UDP (8): the framing of an HNA datagram on the underlay.
+    @inlinable public static func framingBytes(underlay: IPAddress) -> Int {
+        if case .v6 = underlay { return 14 + 40 + 8 }
+        return 14 + 20 + 8
+    }
+
+    @inlinable public var wireLength: Int { buffer.length + framingBytes }
 }
 
 /// A UDP datagram on the underlay, without its IP and UDP headers (the kernel's UDP socket adds and
