@@ -66,7 +66,7 @@ let package = Package(
 
         // `hna lab`: a small data center of network namespaces on one machine (hosts running HNA daemons
         // or kernel VXLAN, VMs, a bridge as the fabric), its checks and report, and `hna bench lab`.
-        .target(name: "HNALab", dependencies: ["HNALinux", "HNAWire", "HNABench"], swiftSettings: strict),
+        .target(name: "HNALab", dependencies: ["HNALinux", "HNAWire", "HNACore", "HNABench"], swiftSettings: strict),
 
         // Benchmark harness and the benchmarks behind `hna bench` (drivers: they read the clock).
         .target(name: "HNABench", dependencies: ["HNAWire", "HNACore", "HNARouter", "HNASim"], swiftSettings: strict),

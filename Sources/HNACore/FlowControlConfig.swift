@@ -82,15 +82,28 @@ public struct FlowControlConfig: Hashable, Sendable {
     /// which makes a 4-priority heartbeat a 64-byte frame (Table 1).
     public var heartbeatFrameOverhead: Int = 42
 
-    /// A grant older than this (or older than four heartbeat cycles, whichever is longer) is stale and the
-    /// source falls back to the safe rate (B_j / peers, split evenly over the priorities).
+    /// A grant older than this (or older than four heartbeat cycles, or two retransmission timeouts
+    /// towards the peer, whichever is longest) is stale and the source falls back to the safe rate
+    /// (B_j / peers, split evenly over the priorities). A destination refreshes the grant of every source
+    /// that reports a non-zero queue at least every quarter of this, data or not, so a low-rate pair
+    /// stays fresh while the destination is alive.
     public var grantMaxAge: UInt64 = 2_000_000
 
     /// The receiver asks for a gap to be resent once it has been open this long, and again every
-    /// `nackDelay` while it stays open; the sender ignores a request for a packet it sent more recently.
+    /// max(`nackDelay`, smoothed RTT) while it stays open;
+    /// the sender ignores a request for a packet it sent less than max(`nackDelay`, smoothed RTT) ago
+    /// (the request was made before the resend could have arrived).
     public var nackDelay: UInt64 = 50_000
-    /// The sender resends a packet unacknowledged for this long (covers lost tails and lost NACKs).
+    /// The smallest margin of the retransmission timeout (RTO) over the smoothed round trip. The RTO of
+    /// a peer follows its measured round trip (RFC 6298 from acks of packets sent once, Karn's rule):
+    /// SRTT + max(4·RTTVAR, `resendTimeout`), at most `maxResendTimeout`; each further resend of one
+    /// packet doubles its timeout.
     public var resendTimeout: UInt64 = 500_000
+    /// The RTO before the first round-trip sample of a peer: long enough for a slow path (two userspace
+    /// daemons, a debug build), since a spurious resend costs bandwidth and NACKs cover most losses.
+    public var initialResendTimeout: UInt64 = 10_000_000
+    /// The largest RTO, backoff included.
+    public var maxResendTimeout: UInt64 = 250_000_000
 
     /// Unacknowledged packets per (peer, priority); at most 16384 so sequence numbers stay unambiguous.
     public var maxInFlightPackets: Int = 1024
@@ -107,7 +120,9 @@ public struct FlowControlConfig: Hashable, Sendable {
     /// Bytes all virtual output queues of this HNA hold together.
     public var voqMemoryBytes: Int = 64 << 20
 
-    /// Burst a destination's token bucket allows (per peer and priority).
+    /// Burst a destination's token bucket allows (per peer and priority). Fabric drop-freedom needs the
+    /// bursts of all sources of one destination, plus one packet each, to fit the fabric buffer in front
+    /// of it (docs/flow-control.md); `defaultBurstBytes(bandwidth:)` derives one from a link rate.
     public var rateBurstBytes: Int = 16 << 10
     /// Burst the NIC pacer allows.
     public var nicBurstBytes: Int = 64 << 10
@@ -115,6 +130,23 @@ public struct FlowControlConfig: Hashable, Sendable {
     public var maxNacksPerHeader: Int = 8
 
     public init() {}
+
+    /// The smallest burst that still lets a paced lane send back-to-back full-size frames: two 1518-byte
+    /// Ethernet frames.
+    public static let minimumBurstBytes = 2 * 1518
+
+    /// A per-(peer, priority) token-bucket depth for a link of `bandwidth` bytes/s: 10 µs of line rate
+    /// (12.5 KB at 10 Gbit/s), at least `minimumBurstBytes`, at most 64 KiB.
+    public static func defaultBurstBytes(bandwidth: Double) -> Int { burst(bandwidth, seconds: 10e-6) }
+
+    /// The NIC pacer's depth for a transmit bandwidth: 50 µs of line rate (62.5 KB at 10 Gbit/s), same
+    /// bounds.
+    public static func defaultNICBurstBytes(bandwidth: Double) -> Int { burst(bandwidth, seconds: 50e-6) }
+
+    static func burst(_ bandwidth: Double, seconds: Double) -> Int {
+        let bytes = bandwidth * seconds
+        return bytes >= Double(64 << 10) ? 64 << 10 : max(minimumBurstBytes, Int(bytes))
+    }
 
     /// Checks the invariants the controller relies on; returns a description of the first violation.
     public func validate() -> String? {
@@ -125,8 +157,12 @@ public struct FlowControlConfig: Hashable, Sendable {
         if !(1 ... 16384).contains(maxInFlightPackets) { return "maxInFlightPackets must be 1 to 16384" }
         if !(1 ... 16384).contains(reorderWindowPackets) { return "reorderWindowPackets must be 1 to 16384" }
         if !(heartbeatBudget > 0 && heartbeatBudget <= 1) { return "heartbeatBudget must be within (0, 1]" }
-        if ackThresholdBytes <= 0 || ackDelay == 0 || heartbeatIdle == 0 || nackDelay == 0 || resendTimeout == 0 {
+        if ackThresholdBytes <= 0 || ackDelay == 0 || heartbeatIdle == 0 || nackDelay == 0 || resendTimeout == 0
+            || grantMaxAge == 0 {
             return "thresholds and timers must be positive"
+        }
+        if initialResendTimeout < resendTimeout || maxResendTimeout < initialResendTimeout {
+            return "resendTimeout <= initialResendTimeout <= maxResendTimeout"
         }
         if voqLimitBytes <= 0 || voqMemoryBytes <= 0 || resendMemoryBytes <= 0 || reorderMemoryBytes <= 0 {
             return "memory bounds must be positive"

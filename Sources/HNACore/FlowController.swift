@@ -17,8 +17,11 @@ public struct FlowController<Payload: FabricPayload> {
     /// Effective heartbeat period per idle pair: the configured idle time, stretched so that one
     /// heartbeat per peer per period fits the heartbeat budget.
     public let heartbeatInterval: UInt64
-    /// Age after which a grant is stale.
+    /// Age after which a grant is stale (at least; a peer with a long round trip gets two RTOs).
     public let grantLifetime: UInt64
+    /// A destination sends every source that reports a non-zero queue a header (with its grant) at least
+    /// this often, whether or not data flows, so the grant never ages out while the destination lives.
+    public let grantRefreshInterval: UInt64
     /// Every event counted so far.
     public var counters: FlowCounters { stats }
     @usableFromInline var stats = FlowCounters()
@@ -66,7 +69,8 @@ public struct FlowController<Payload: FabricPayload> {
 
     /// - Parameters:
     ///   - peerRxBandwidth: each peer's receive bandwidth, used only for the safe rate (B_j / peers);
-    ///     defaults to this HNA's `rxBandwidth` for every peer.
+    ///     defaults to min(`rxBandwidth`, `txBandwidth`) of this HNA for every peer. Give it whenever a
+    ///     peer can receive less than this HNA: the safe rate is only safe with the real B_j.
     ///   - peerUnits: each peer's wire units, to decode what it sends; defaults to `config.units`.
     public init(
         config: FlowControlConfig = FlowControlConfig(), peerCount: Int, txBandwidth: Double, rxBandwidth: Double,
@@ -89,6 +93,7 @@ public struct FlowController<Payload: FabricPayload> {
         let cycle = UInt64((Double(peerCount) * frame / heartbeatRate * 1e9).rounded(.up))
         heartbeatInterval = max(config.heartbeatIdle, cycle)
         grantLifetime = max(config.grantMaxAge, 4 * heartbeatInterval)
+        grantRefreshInterval = max(1, config.grantMaxAge / 4)
         self.now = now
         nicTokens = Double(config.nicBurstBytes)
         nicRefilledAt = now
@@ -102,8 +107,9 @@ public struct FlowController<Payload: FabricPayload> {
         }
         peers = (0 ..< peerCount).map { j in
             Peer(units: peerUnits?[j] ?? config.units,
-                 safeRate: (peerRxBandwidth?[j] ?? rxBandwidth) / Double(peerCount) / Double(config.priorities),
-                 at: now)
+                 safeRate: (peerRxBandwidth?[j] ?? min(rxBandwidth, txBandwidth)) / Double(peerCount)
+                     / Double(config.priorities),
+                 rto: config.initialResendTimeout, at: now)
         }
         eligible = [Deque<Int32>](repeating: Deque(), count: priorities)
         for j in 0 ..< peerCount {
@@ -217,6 +223,11 @@ public struct FlowController<Payload: FabricPayload> {
     /// r̂_ij: the rate this HNA, as source, currently allows itself towards `peer` (Eq. 4, or the safe
     /// rate when the grant is stale), bytes/s.
     public func sendingRate(to peer: Int, priority: Int) -> Double { effectiveRate(peer * priorities + priority) }
+
+    /// The smoothed round trip towards `peer` (ns; nil before the first sample) and the retransmission
+    /// timeout in force for it (before backoff).
+    public func smoothedRoundTrip(to peer: Int) -> UInt64? { peers[peer].srtt == 0 ? nil : peers[peer].srtt }
+    public func retransmissionTimeout(to peer: Int) -> UInt64 { peers[peer].rto }
 
     /// True when the grant from `peer` is fresh.
     public func hasFreshGrant(from peer: Int) -> Bool { peers[peer].grantFresh }
@@ -397,9 +408,15 @@ public struct FlowController<Payload: FabricPayload> {
         peers[peer].grantAt = now
         if !peers[peer].grantTimerArmed {
             peers[peer].grantTimerArmed = true
-            timers.insert(TimerEntry(time: now + grantLifetime, index: peer, kind: .grantExpiry))
+            timers.insert(TimerEntry(time: now + lifetime(peer), index: peer, kind: .grantExpiry))
         }
-        if wantsGrant { signal(peer) }
+        if wantsGrant {
+            signal(peer)
+            if !peers[peer].grantRefreshArmed {
+                peers[peer].grantRefreshArmed = true
+                timers.insert(TimerEntry(time: now + grantRefreshInterval, index: peer, kind: .grantRefresh))
+            }
+        }
     }
 
     @inlinable
@@ -411,6 +428,11 @@ public struct FlowController<Payload: FabricPayload> {
             stats.ignoredAcks += 1
             return
         }
+        // The round trip of the oldest packet this ack covers: it was next in line at the receiver, so
+        // it was delivered on arrival, and its sample holds at most the receiver's ack delay. A later
+        // one may have waited in the reorder buffer for a resend, which is no property of the path.
+        let oldest = lanes[li].unacked[0]
+        if oldest.resends == 0 { sampleRoundTrip(now - min(now, oldest.sentAt), peer: li / priorities) }
         var freed = 0
         for _ in 0 ..< advance { freed += lanes[li].unacked.removeFirst().payload.wireLength }
         resendBytes -= freed
@@ -429,11 +451,13 @@ public struct FlowController<Payload: FabricPayload> {
     mutating func applyNack(_ nack: HNANack, lane li: Int) {
         guard let una = lanes[li].unacked.first?.sequence else { return }
         let count = lanes[li].unacked.count
+        // A NACK that arrives less than a round trip after the packet went was made before it arrived.
+        let guardTime = max(config.nackDelay, peers[li / priorities].srtt)
         var queued = false
         for k in 0 ..< Int(nack.count) {
             let index = Int((nack.first &+ UInt16(truncatingIfNeeded: k)) &- una)
             guard index < count else { continue }
-            if lanes[li].unacked[index].queuedForResend || now - lanes[li].unacked[index].sentAt < config.nackDelay {
+            if lanes[li].unacked[index].queuedForResend || now - lanes[li].unacked[index].sentAt < guardTime {
                 continue
             }
             lanes[li].unacked[index].queuedForResend = true
@@ -478,10 +502,7 @@ public struct FlowController<Payload: FabricPayload> {
             }
             return
         }
-        if !lanes[li].nackArmed {
-            lanes[li].nackArmed = true
-            timers.insert(TimerEntry(time: now + config.nackDelay, index: li, kind: .nack))
-        }
+        if lanes[li].nackAt == 0 { armNack(li, at: now + config.nackDelay) }
         if d >= config.reorderWindowPackets || reorderBytes + length > config.reorderMemoryBytes {
             stats.reorderOverflows += 1
             return
@@ -515,7 +536,7 @@ public struct FlowController<Payload: FabricPayload> {
         case .resend:
             fireResend(i)
         case .nack:
-            fireNack(i)
+            if lanes[i].nackAt == t.time { fireNack(i) }
         case .ack:
             peers[i].ackTimerArmed = false
             if peers[i].rxUnacked { queueControl(i) }
@@ -527,8 +548,10 @@ public struct FlowController<Payload: FabricPayload> {
             } else {
                 timers.insert(TimerEntry(time: peers[i].lastSentAt + heartbeatInterval, index: i, kind: .heartbeat))
             }
+        case .grantRefresh:
+            fireGrantRefresh(i)
         case .grantExpiry:
-            let expiry = peers[i].grantAt + grantLifetime
+            let expiry = peers[i].grantAt + lifetime(i)
             guard peers[i].grantFresh, expiry <= now else {
                 if peers[i].grantFresh {
                     timers.insert(TimerEntry(time: expiry, index: i, kind: .grantExpiry))
@@ -554,27 +577,37 @@ public struct FlowController<Payload: FabricPayload> {
             lanes[li].resendArmed = false
             return
         }
-        let timeout = config.resendTimeout
-        if !oldest.queuedForResend, oldest.sentAt + timeout > now {
-            timers.insert(TimerEntry(time: oldest.sentAt + timeout, index: li, kind: .resend))
-            return
+        let rto = peers[li / priorities].rto
+        if !oldest.queuedForResend {
+            let due = oldest.sentAt + backedOff(rto, oldest.resends)
+            if due > now {
+                timers.insert(TimerEntry(time: due, index: li, kind: .resend))
+                return
+            }
         }
         var queued = false
-        for k in 0 ..< lanes[li].unacked.count
-        where !lanes[li].unacked[k].queuedForResend && lanes[li].unacked[k].sentAt + timeout <= now {
+        var next = UInt64.max
+        for k in 0 ..< lanes[li].unacked.count where !lanes[li].unacked[k].queuedForResend {
+            let due = lanes[li].unacked[k].sentAt + backedOff(rto, lanes[li].unacked[k].resends)
+            if due > now {
+                next = min(next, due)
+                continue
+            }
             lanes[li].unacked[k].queuedForResend = true
             lanes[li].resend.append(lanes[li].unacked[k].sequence)
             stats.resendsByTimeout += 1
             queued = true
         }
         if queued { kick(li) }
-        timers.insert(TimerEntry(time: now + timeout, index: li, kind: .resend))
+        // The earliest packet still waiting; when every packet is queued for resending, look again an
+        // RTO after they go.
+        timers.insert(TimerEntry(time: next == .max ? now + rto : next, index: li, kind: .resend))
     }
 
     @inlinable
     mutating func fireNack(_ li: Int) {
         guard lanes[li].reorderCount > 0 else {
-            lanes[li].nackArmed = false
+            lanes[li].nackAt = 0
             return
         }
         let peer = li / priorities
@@ -590,7 +623,75 @@ public struct FlowController<Payload: FabricPayload> {
             k = end
         }
         queueControl(peer)
-        timers.insert(TimerEntry(time: now + config.nackDelay, index: li, kind: .nack))
+        // Not sooner than a round trip (when we know one): an answer cannot come faster. No backoff: the
+        // sender ignores requests for packets it sent too recently anyway, and a lost resend must not
+        // wait long for the next request.
+        armNack(li, at: now + max(config.nackDelay, peers[peer].srtt))
+    }
+
+    /// Arms the lane's NACK timer for `time`; an earlier entry still in the queue is ignored when due.
+    @inlinable @inline(__always)
+    mutating func armNack(_ li: Int, at time: UInt64) {
+        lanes[li].nackAt = time
+        timers.insert(TimerEntry(time: time, index: li, kind: .nack))
+    }
+
+    /// The destination side of a low-rate pair: a source with queued bytes towards us gets a header at
+    /// least every `grantRefreshInterval` (a signal, not a budgeted heartbeat: it is bounded by the
+    /// number of active sources), so its grant never goes stale while we are alive.
+    @inlinable
+    mutating func fireGrantRefresh(_ peer: Int) {
+        var demand = false
+        for p in 0 ..< priorities where feedback[peer * priorities + p].reportedQueue > 0 { demand = true }
+        guard demand else {
+            peers[peer].grantRefreshArmed = false
+            return
+        }
+        let due = peers[peer].lastSentAt + grantRefreshInterval
+        if due <= now {
+            signal(peer)
+            stats.grantRefreshes += 1
+            timers.insert(TimerEntry(time: now + grantRefreshInterval, index: peer, kind: .grantRefresh))
+        } else {
+            timers.insert(TimerEntry(time: due, index: peer, kind: .grantRefresh))
+        }
+    }
+
+    /// RFC 6298's estimator, in nanoseconds: the first sample sets SRTT = R and RTTVAR = R/2; later
+    /// ones RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R| and SRTT = 7/8 SRTT + 1/8 R. RTO = SRTT + max(4 RTTVAR,
+    /// `resendTimeout`), at most `maxResendTimeout`: the floor is on the variation term (as Linux
+    /// does), since on a steady path RTTVAR decays towards zero and an ack delayed by a few
+    /// microseconds more than usual (the ack timer, a busy driver) must not look like a loss.
+    @inlinable
+    mutating func sampleRoundTrip(_ r: UInt64, peer: Int) {
+        let sample = max(1, r)
+        if peers[peer].srtt == 0 {
+            peers[peer].srtt = sample
+            peers[peer].rttvar = sample / 2
+        } else {
+            let srtt = peers[peer].srtt
+            let deviation = srtt > sample ? srtt - sample : sample - srtt
+            peers[peer].rttvar = peers[peer].rttvar - peers[peer].rttvar / 4 + deviation / 4
+            peers[peer].srtt = srtt - srtt / 8 + sample / 8
+        }
+        let rto = peers[peer].srtt + max(4 * peers[peer].rttvar, config.resendTimeout)
+        peers[peer].rto = min(config.maxResendTimeout, rto)
+        stats.roundTripSamples += 1
+    }
+
+    /// `base` doubled `times` times, capped at the largest RTO.
+    @inlinable @inline(__always)
+    func backedOff(_ base: UInt64, _ times: UInt8) -> UInt64 {
+        let cap = config.maxResendTimeout
+        let shift = UInt64(min(times, 30))
+        return base >= cap >> shift ? max(base, cap) : base << shift
+    }
+
+    /// How long a grant from `peer` stays fresh: `grantLifetime`, or two RTOs towards the peer when
+    /// its round trip is that long (a refresh cannot arrive sooner than it takes to travel).
+    @inlinable @inline(__always)
+    func lifetime(_ peer: Int) -> UInt64 {
+        peers[peer].srtt == 0 ? grantLifetime : max(grantLifetime, 2 * peers[peer].rto)
     }
 
     /// Sends from the lanes by priority, round robin within a priority, while the NIC has tokens.
@@ -638,6 +739,7 @@ public struct FlowController<Payload: FabricPayload> {
             if index < lanes[li].unacked.count, lanes[li].unacked[index].queuedForResend {
                 lanes[li].unacked[index].queuedForResend = false
                 lanes[li].unacked[index].sentAt = now
+                if lanes[li].unacked[index].resends < .max { lanes[li].unacked[index].resends += 1 }
                 let payload = lanes[li].unacked[index].payload
                 cost = emitData(payload, sequence: sequence, peer: peer, priority: p, retransmission: true)
                 stats.retransmissions += 1
@@ -665,7 +767,7 @@ public struct FlowController<Payload: FabricPayload> {
             feedback[li].unackedBytes += length
             if !lanes[li].resendArmed {
                 lanes[li].resendArmed = true
-                timers.insert(TimerEntry(time: now + config.resendTimeout, index: li, kind: .resend))
+                timers.insert(TimerEntry(time: now + peers[peer].rto, index: li, kind: .resend))
             }
             cost = emitData(head, sequence: sequence, peer: peer, priority: p, retransmission: false)
         }
@@ -858,6 +960,9 @@ struct Unacked<Payload> {
     @usableFromInline var sequence: UInt16
     @usableFromInline var sentAt: UInt64
     @usableFromInline var queuedForResend = false
+    /// Times this packet was resent: its round trip is ambiguous once it is positive (Karn), and its
+    /// timeout doubles with each.
+    @usableFromInline var resends: UInt8 = 0
 
     @inlinable init(payload: Payload, sequence: UInt16, sentAt: UInt64) {
         self.payload = payload
@@ -905,12 +1010,13 @@ struct Lane<Payload> {
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
     @usableFromInline var resendArmed = false
-    @usableFromInline var nackArmed = false
     @usableFromInline var rcvNext: UInt16 = 0
     /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
     @usableFromInline var reorder = Deque<Payload?>()
     @usableFromInline var reorderCount = 0
     @usableFromInline var wakeAt: UInt64 = 0
+    /// When the lane's NACK timer is due (0: not armed).
+    @usableFromInline var nackAt: UInt64 = 0
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
@@ -931,6 +1037,11 @@ struct Peer {
     @usableFromInline var rxBytesSinceAck = 0
     @usableFromInline var heartbeatQueuedAt: UInt64 = 0
     @usableFromInline var pendingNacks: [HNANack] = []
+    /// RFC 6298 state towards the peer (ns): smoothed RTT (0 until the first sample), its variation,
+    /// and the retransmission timeout derived from them.
+    @usableFromInline var srtt: UInt64 = 0
+    @usableFromInline var rttvar: UInt64 = 0
+    @usableFromInline var rto: UInt64
     @usableFromInline var heardTimestamp: UInt32 = 0
     /// Priorities whose last report to the peer had a non-zero queue length.
     @usableFromInline var demandReported: UInt8 = 0
@@ -944,16 +1055,19 @@ struct Peer {
     @usableFromInline var signalPending = false
     @usableFromInline var squeezed = false
 
-    @inlinable init(units: FlowUnits, safeRate: Double, at time: UInt64) {
+    @usableFromInline var grantRefreshArmed = false
+
+    @inlinable init(units: FlowUnits, safeRate: Double, rto: UInt64, at time: UInt64) {
         self.units = units
         self.safeRate = safeRate
+        self.rto = rto
         lastSentAt = time
     }
 }
 
 @usableFromInline
 enum TimerKind: UInt64, CaseIterable {
-    case laneWake, resend, nack, ack, heartbeat, grantExpiry
+    case laneWake, resend, nack, ack, heartbeat, grantExpiry, grantRefresh
 }
 
 /// A deadline in the controller's single timer heap. Entries are never removed early: each is checked

@@ -85,6 +85,10 @@ public struct FlowCounters: Hashable, Sendable {
     public var windowStalls = 0
     /// Times a queue could not send because resend memory was full.
     public var resendMemoryStalls = 0
+    /// Round-trip samples taken (acks of packets sent once).
+    public var roundTripSamples = 0
+    /// Headers sent to refresh the grant of a source with queued bytes that heard nothing else.
+    public var grantRefreshes = 0
 
     public init() {}
 

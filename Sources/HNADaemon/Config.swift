@@ -147,7 +147,7 @@ struct ConfigReader {
                               required: ["hna"])
         let h = try mapping(top["hna"]!, "hna", allowed: ["name", "underlay", "port", "bandwidthGbps", "txGbps", "rxGbps",
                                                          "priorities", "queueUnitBytes", "rateUnitBytesPerSecond",
-                                                         "flowControl", "control", "metrics", "logLevel"],
+                                                         "burstBytes", "nicBurstBytes", "flowControl", "control", "metrics", "logLevel"],
                             required: ["name", "underlay"])
         let name = try string(h["name"]!, "hna.name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -169,6 +169,12 @@ struct ConfigReader {
         if let n = h["rateUnitBytesPerSecond"] {
             fc.units.rateUnitBytesPerSecond = UInt64(try int(n, "hna.rateUnitBytesPerSecond", 1 ... 1 << 40))
         }
+        // Bursts default to a few microseconds of line rate (FlowControlConfig.defaultBurstBytes); the
+        // drop-free condition is on the sum over a destination's sources (docs/flow-control.md).
+        fc.rateBurstBytes = try h["burstBytes"].map { n throws(ConfigError) in try int(n, "hna.burstBytes", 64 ... 1 << 24) }
+            ?? FlowControlConfig.defaultBurstBytes(bandwidth: min(tx, rx) * 1e9 / 8)
+        fc.nicBurstBytes = try h["nicBurstBytes"].map { n throws(ConfigError) in try int(n, "hna.nicBurstBytes", 64 ... 1 << 24) }
+            ?? FlowControlConfig.defaultNICBurstBytes(bandwidth: tx * 1e9 / 8)
         if let problem = fc.validate() { throw fail(top["hna"], "hna: \(problem)") }
         let flowControl = try h["flowControl"].map { n throws(ConfigError) in try bool(n, "hna.flowControl") } ?? true
         let control = try h["control"].map { n throws(ConfigError) in try string(n, "hna.control") } ?? "/run/hna/\(name).sock"
@@ -188,7 +194,8 @@ struct ConfigReader {
         var peers: [PeerConfiguration] = []
         var peerNodes: [String: Node] = [:]
         for p in try sequence(top["peers"], "peers") {
-            let m = try mapping(p, "peer", allowed: ["name", "underlay", "hna"], required: ["name", "underlay"])
+            let m = try mapping(p, "peer", allowed: ["name", "underlay", "hna", "bandwidthGbps", "rxGbps"],
+                                required: ["name", "underlay"])
             let pn = try string(m["name"]!, "peer.name")
             if peerNodes[pn] != nil { throw fail(m["name"], "peer '\(pn)' defined twice") }
             peerNodes[pn] = p
@@ -197,7 +204,9 @@ struct ConfigReader {
             if peers.contains(where: { $0.underlay == a }) { throw fail(m["underlay"], "peer '\(pn)': underlay \(a) used twice") }
             if !Self.sameFamily(a, underlay) { throw fail(m["underlay"], "peer '\(pn)': address family differs from hna.underlay") }
             let hna = try m["hna"].map { n throws(ConfigError) in try bool(n, "peer.hna") } ?? true
-            peers.append(PeerConfiguration(name: pn, underlay: a, hna: hna))
+            let peerBandwidth = try m["bandwidthGbps"].map { n throws(ConfigError) in try double(n, "peer.bandwidthGbps") }
+            let peerRx = try m["rxGbps"].map { n throws(ConfigError) in try double(n, "peer.rxGbps") } ?? peerBandwidth
+            peers.append(PeerConfiguration(name: pn, underlay: a, hna: hna, rxBandwidth: peerRx.map { $0 * 1e9 / 8 }))
         }
 
         var networks: [NetworkConfiguration] = []

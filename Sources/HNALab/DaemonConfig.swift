@@ -9,13 +9,23 @@ public struct DaemonConfig: Sendable, Equatable {
     public var bandwidthGbps: Double?
     /// `hna.rxGbps` per host name: what a host may receive, set on the scenario's receiver to the
     /// fabric bottleneck so the senders' grants add up to what the fabric can carry.
+    /// Also written into every other host's entry for that peer (`peers[].rxGbps`), so a sender's safe
+    /// rate towards it (before the first grant, after a stale one) is a share of what it can take.
     public var rxGbps: [String: Double] = [:]
+    /// `hna.rateUnitBytesPerSecond` on every host (all HNAs decode rates in one unit); nil keeps the
+    /// default. A grant below one unit is sent as one unit, so the unit must be well below the grants.
+    public var rateUnitBytesPerSecond: Int?
+    /// `hna.burstBytes` on every host; nil keeps the daemon's default.
+    public var burstBytes: Int?
     public var logLevel = "info"
 
-    public init(flowControl: Bool = true, bandwidthGbps: Double? = nil, rxGbps: [String: Double] = [:]) {
+    public init(flowControl: Bool = true, bandwidthGbps: Double? = nil, rxGbps: [String: Double] = [:],
+                rateUnitBytesPerSecond: Int? = nil, burstBytes: Int? = nil) {
         self.flowControl = flowControl
         self.bandwidthGbps = bandwidthGbps
         self.rxGbps = rxGbps
+        self.rateUnitBytesPerSecond = rateUnitBytesPerSecond
+        self.burstBytes = burstBytes
     }
 
     /// The YAML text for `host`.
@@ -24,11 +34,14 @@ public struct DaemonConfig: Sendable, Equatable {
         var hna: [(String, String)] = [("name", host.name), ("underlay", host.underlay.description)]
         if let b = bandwidthGbps { hna.append(("bandwidthGbps", DaemonConfig.number(b))) }
         if let rx = rxGbps[host.name] { hna.append(("rxGbps", DaemonConfig.number(rx))) }
+        if let u = rateUnitBytesPerSecond { hna.append(("rateUnitBytesPerSecond", String(u))) }
+        if let b = burstBytes { hna.append(("burstBytes", String(b))) }
         hna += [("flowControl", flowControl ? "true" : "false"), ("control", host.controlSocket), ("logLevel", logLevel)]
         out += "hna:\n" + hna.map { "  \($0.0): \($0.1)\n" }.joined()
 
-        let peers = topology.allHosts.filter { $0 != host }.map {
-            [("name", $0.name), ("underlay", $0.underlay.description), ("hna", $0.kind == .hna ? "true" : "false")]
+        let peers = topology.allHosts.filter { $0 != host }.map { peer in
+            [("name", peer.name), ("underlay", peer.underlay.description), ("hna", peer.kind == .hna ? "true" : "false")]
+                + (peer.kind == .hna ? rxGbps[peer.name].map { [("rxGbps", DaemonConfig.number($0))] } ?? [] : [])
         }
         let networks = topology.networks.map {
             [("name", $0.name), ("vrf", String($0.vrf)), ("vni", String($0.vni)), ("label", String($0.label)),

@@ -21,6 +21,8 @@ public struct ScenarioRun: Sendable {
     public var goodputMbps = 0.0
     /// Packets the fabric's bottleneck queue dropped.
     public var fabricDrops = 0
+    /// Of these, the ones dropped before the goodput window opened (the first 0.5 s).
+    public var warmUpFabricDrops = 0
     /// Packets the HNAs dropped (every reason), during the run.
     public var hnaDrops = 0
     /// The rate matrix sampled half way through.
@@ -122,6 +124,7 @@ public struct LabReport: Sendable {
                 ("runs", .array(d.runs.map { r in
                     .object([("flowControl", .bool(r.flowControl)), ("offeredMbps", .double(r.offeredMbps)),
                              ("goodputMbps", .double(r.goodputMbps)), ("fabricDrops", .integer(r.fabricDrops)),
+                             ("warmUpFabricDrops", .integer(r.warmUpFabricDrops)),
                              ("hnaDrops", .integer(r.hnaDrops)), ("rateMatrix", .array(r.rateMatrix.map(cell))),
                              ("errors", .array(r.errors.map(JSONValue.string)))])
                 })),

@@ -71,6 +71,7 @@ public struct HNANode {
         let oldHNA = old.peers.filter(\.hna).map(\.underlay)
         let newHNA = new.peers.filter(\.hna).map(\.underlay)
         let controllerChanged = force || oldHNA != newHNA || old.flowControl != new.flowControl
+            || old.peers.filter(\.hna).map(\.rxBandwidth) != new.peers.filter(\.hna).map(\.rxBandwidth)
             || old.txBandwidth != new.txBandwidth || old.rxBandwidth != new.rxBandwidth || old.rateLimits != new.rateLimits
         var counters: [IPAddress: PeerCounters] = [:]
         for p in peers { counters[p.configuration.underlay] = p.counters }
@@ -94,8 +95,13 @@ public struct HNANode {
             } else {
                 let tx = new.rateLimits ? new.txBandwidth : NodeConfiguration.unlimitedBandwidth
                 let rx = new.rateLimits ? new.rxBandwidth : NodeConfiguration.unlimitedBandwidth
+                // The safe rate towards a peer needs its B_j; one we were not told defaults as in the
+                // controller (min of our own bandwidths).
+                let peerRx = new.peers.filter(\.hna).map { p in
+                    new.rateLimits ? p.rxBandwidth ?? min(tx, rx) : NodeConfiguration.unlimitedBandwidth
+                }
                 controller = FlowController(config: new.flowControl, peerCount: newHNA.count, txBandwidth: tx,
-                                            rxBandwidth: rx, now: now)
+                                            rxBandwidth: rx, peerRxBandwidth: peerRx, now: now)
             }
         }
 
@@ -331,8 +337,9 @@ public struct HNANode {
                 output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "hna-rx",
                     detail: "hna seq \(header.sequence!) prio \(header.priority) from \(peers[pi].configuration.name)"))
             }
-            controller!.receive(header, payload: FabricPacket(buffer: b, nextProtocol: header.nextProtocol, transport: transport),
-                                from: cid, now: now)
+            let packet = FabricPacket(buffer: b, nextProtocol: header.nextProtocol, transport: transport,
+                                      framingBytes: FabricPacket.framingBytes(underlay: configuration.underlay, transport: transport))
+            controller!.receive(header, payload: packet, from: cid, now: now)
         } else {
             controller!.receive(header, payload: nil, from: cid, now: now)
             pool.recycle(b)
@@ -418,8 +425,10 @@ public struct HNANode {
         let gre = t.tunnel.encapsulation == .mplsOverGRE
         if let cid = peers[pi].controllerID, controller != nil {
             let priority = min(Int(t.tunnel.priority), controller!.config.priorities - 1)
-            let packet = FabricPacket(buffer: b, nextProtocol: next, transport: gre ? .gre : .udp,
-                                      sourcePort: gre ? 0 : t.tunnel.sourcePort)
+            let transport: FabricTransport = gre ? .gre : .udp
+            let packet = FabricPacket(buffer: b, nextProtocol: next, transport: transport,
+                                      sourcePort: gre ? 0 : t.tunnel.sourcePort,
+                                      framingBytes: FabricPacket.framingBytes(underlay: configuration.underlay, transport: transport))
             switch controller!.enqueue(packet, to: cid, priority: priority, now: now) {
             case .queued:
                 lent.append(b)

@@ -49,11 +49,15 @@ public struct PeerConfiguration: Sendable, Equatable {
     /// True: HNA header, flow control, reliable delivery (UDP `WellKnownPort.hna`). False: standard
     /// VXLAN / MPLS-over-UDP, as a kernel tunnel device speaks it.
     public var hna: Bool
+    /// The peer's receive bandwidth B_j (bytes/s), for the safe rate a source uses towards it before its
+    /// first grant and after a grant goes stale. Nil: min(our rx, our tx) (docs/flow-control.md).
+    public var rxBandwidth: Double?
 
-    public init(name: String, underlay: IPAddress, hna: Bool = true) {
+    public init(name: String, underlay: IPAddress, hna: Bool = true, rxBandwidth: Double? = nil) {
         self.name = name
         self.underlay = underlay
         self.hna = hna
+        self.rxBandwidth = rxBandwidth
     }
 }
 
@@ -152,6 +156,9 @@ extension NodeConfiguration {
         }
         if let problem = flowControl.validate() { return .init("flow control: \(problem)") }
         if !(txBandwidth > 0 && rxBandwidth > 0) { return .init("bandwidths must be positive") }
+        if peers.contains(where: { $0.rxBandwidth.map { !($0 > 0) } ?? false }) {
+            return .init("peer bandwidths must be positive")
+        }
         return nil
     }
 

@@ -193,4 +193,34 @@ struct DaemonTests {
             #expect(error.description.contains("mpls-tcp"))
         }
     }
+
+    /// Peer bandwidths feed the safe rate; bursts default from the bandwidth and can be set.
+    @Test func peerBandwidthAndBursts() throws {
+        let text = """
+        hna: {name: h1, underlay: 10.0.0.1, rxGbps: 0.018, burstBytes: 4000, rateUnitBytesPerSecond: 16384}
+        peers:
+          - {name: h2, underlay: 10.0.0.2, rxGbps: 0.5}
+          - {name: h3, underlay: 10.0.0.3, bandwidthGbps: 2}
+          - {name: h4, underlay: 10.0.0.4}
+        """
+        let c = try DaemonConfiguration.parse(text, file: "p.yaml")
+        let peerRx: [Double?] = c.node.peers.map(\.rxBandwidth)
+        let want: [Double?] = [0.5e9 / 8, 2e9 / 8, nil]
+        #expect(peerRx == want)
+        #expect(c.node.flowControl.rateBurstBytes == 4000)
+        // 10 Gbit/s of tx: 50 µs is 62500 bytes.
+        #expect(c.node.flowControl.nicBurstBytes == 62_500)
+        let defaults = try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, bandwidthGbps: 1}", file: "d.yaml")
+        // 1 Gbit/s: 10 µs is 1250 bytes, below two full frames.
+        #expect(defaults.node.flowControl.rateBurstBytes == 2 * 1518)
+        #expect(throws: ConfigError.self) {
+            try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, burstBytes: 10}", file: "b.yaml")
+        }
+        #expect(throws: ConfigError.self) {
+            try DaemonConfiguration.parse("""
+            hna: {name: h1, underlay: 10.0.0.1}
+            peers: [{name: h2, underlay: 10.0.0.2, rxGbps: -1}]
+            """, file: "n.yaml")
+        }
+    }
 }
