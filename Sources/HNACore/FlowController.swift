@@ -259,10 +259,21 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable @inline(__always)
     func effectiveRate(_ li: Int) -> Double {
         let peer = li / priorities
-        let limit = rateLimits.isEmpty ? Double.infinity : rateLimits[peer]
-        guard flowControlEnabled else { return min(txBandwidth, limit) }
-        guard peers[peer].grantFresh else { return min(peers[peer].safeRate, limit) }
-        return min(feedback[li].grant * currentSourceScale()[li % priorities], limit)
+        return Self.laneRate(grantFresh: peers[peer].grantFresh, grant: feedback[li].grant,
+                             sourceScale: currentSourceScale()[li % priorities], safeRate: peers[peer].safeRate,
+                             flowControl: flowControlEnabled, txBandwidth: txBandwidth,
+                             limit: rateLimits.isEmpty ? .infinity : rateLimits[peer])
+    }
+
+    /// r̂_ij for one lane: the fresh grant scaled by Eq. 4, or the safe rate when the grant is stale; the
+    /// transmit bandwidth when flow control is off (baseline); never above a baseline's rate limit. The
+    /// one home of this rule: `effectiveRate` (queries) and `serve` (pacing) both call it, with scalars
+    /// so that a mutating caller does not copy the controller.
+    @inlinable @inline(__always)
+    static func laneRate(grantFresh: Bool, grant: Double, sourceScale: Double, safeRate: Double,
+                         flowControl: Bool, txBandwidth: Double, limit: Double) -> Double {
+        let rate = !flowControl ? txBandwidth : grantFresh ? grant * sourceScale : safeRate
+        return min(rate, limit)
     }
 
     // MARK: Baseline hooks
@@ -714,12 +725,11 @@ public struct FlowController<Payload: FabricPayload> {
     mutating func serve(_ li: Int) {
         guard lanes[li].hasWork else { return }
         let (peer, p) = li.quotientAndRemainder(dividingBy: priorities)
-        // r̂_ij as `effectiveRate` computes it, inline (see `sourceScale(grantTotal:...)`).
         refreshSourceScale()
-        var rate = peers[peer].grantFresh ? feedback[li].grant * sourceScale[p] : peers[peer].safeRate
-        // The baseline hooks (`setFlowControl`, `setRateLimit`).
-        if !flowControlEnabled { rate = txBandwidth }
-        if !rateLimits.isEmpty { rate = min(rate, rateLimits[peer]) }
+        let rate = Self.laneRate(grantFresh: peers[peer].grantFresh, grant: feedback[li].grant,
+                                 sourceScale: sourceScale[p], safeRate: peers[peer].safeRate,
+                                 flowControl: flowControlEnabled, txBandwidth: txBandwidth,
+                                 limit: rateLimits.isEmpty ? .infinity : rateLimits[peer])
         let burst = Double(config.rateBurstBytes)
         lanes[li].tokens = min(burst, lanes[li].tokens + rate * Double(now - lanes[li].refilledAt) * 1e-9)
         lanes[li].refilledAt = now
