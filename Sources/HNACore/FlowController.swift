@@ -554,7 +554,7 @@ public struct FlowController<Payload: FabricPayload> {
         case .heartbeat:
             let idle = now - min(now, peers[i].lastSentAt)
             if idle >= heartbeatInterval {
-                queueHeartbeat(i)
+                if !pacingData(to: i) { queueHeartbeat(i) }
                 timers.insert(TimerEntry(time: now + heartbeatInterval, index: i, kind: .heartbeat))
             } else {
                 timers.insert(TimerEntry(time: peers[i].lastSentAt + heartbeatInterval, index: i, kind: .heartbeat))
@@ -896,6 +896,18 @@ public struct FlowController<Payload: FabricPayload> {
             outbox.append(.send(peer: peer, header: consume header, payload: nil))
             stats.controlSent += 1
         }
+    }
+
+    /// Whether a lane towards `peer` has packets and a positive rate, so that its next data packet will
+    /// carry the feedback: such a pair is paced, not idle. Its heartbeats would reach the destination
+    /// uncharged by the grant (the lab measured 4,000 a second per source at 9 Mbit/s, ten percent on top
+    /// of what the destination granted), so it gets none; a lane that waits for a grant, or is stalled
+    /// on its window or memory, still does.
+    @inlinable
+    func pacingData(to peer: Int) -> Bool {
+        for li in peer * priorities ..< (peer + 1) * priorities
+        where lanes[li].hasWork && !lanes[li].blocked && effectiveRate(li) > 0 { return true }
+        return false
     }
 
     /// Heartbeats for idle pairs, within the heartbeat budget.

@@ -57,6 +57,8 @@ struct FakeFabric {
     var arrivals: [[(UInt64, Int)]]
     /// Bytes of packets without payload (heartbeats and standalone acks) each node sent, with times.
     var controlSent: [[(UInt64, Int)]]
+    /// Packets without payload per (source, destination).
+    var controlPackets: [[Int]]
     var ingressDrops = 0
     /// Workload: called at `inject` events; returns packets to enqueue (destination, priority, length).
     var workload: (inout SplitMix64, Int, UInt64) -> [(Int, Int, Int)] = { _, _, _ in [] }
@@ -74,6 +76,7 @@ struct FakeFabric {
         expected = nextSerial
         arrivals = [[(UInt64, Int)]](repeating: [], count: count)
         controlSent = arrivals
+        controlPackets = [[Int]](repeating: [Int](repeating: 0, count: count), count: count)
         for n in 0 ..< count { afterEvent(n) }
     }
 
@@ -144,7 +147,10 @@ struct FakeFabric {
     }
 
     mutating func transmit(from n: Int, to d: Int, header: HNAHeader, payload: TestPacket?) {
-        if payload == nil { controlSent[n].append((clock, header.encodedLength + 42)) }
+        if payload == nil {
+            controlSent[n].append((clock, header.encodedLength + 42))
+            controlPackets[n][d] += 1
+        }
         // Through the wire format and back.
         let bytes = header.emitted()
         guard let parsed = try? bytes.withUnsafeBytes({ try HNAHeader(parsing: $0) }), parsed == header else {

@@ -102,6 +102,31 @@ import Testing
         #expect(fabric.nodes[3].hasFreshGrant(from: 17))
     }
 
+    /// A pair paced well below its link sends a data packet only every few heartbeat intervals; those
+    /// gaps are not idleness (the next data packet carries the feedback), and heartbeats in them would
+    /// reach the destination on top of its grants. Once the queue drains, heartbeats resume.
+    @Test func pacedPairSendsNoHeartbeatsUntilItGoesIdle() {
+        let config = Self.config()
+        var fabric = FakeFabric(nodes: 2, config: config, bandwidth: Self.bandwidth, seed: 21)
+        // 1 MB/s: one 1500-byte packet per 1.5 ms, fifteen heartbeat intervals.
+        fabric.nodes[0].setRateLimit(1_000_000, toPeer: 1)
+        fabric.workload = { _, n, t in n == 0 && t < 40_000_000 ? [(1, 0, 1500)] : [] }
+        fabric.scheduleInjections(node: 0, every: 1_000_000, until: 40_000_000)
+        fabric.run(until: 5_000_000)
+        // Node 0 counts itself among its peers, an idle pair: look at what reaches node 1 only.
+        let before = fabric.controlPackets[0][1]
+        let dataBefore = fabric.nodes[0].counters.dataSent
+        fabric.run(until: 35_000_000)
+        #expect(fabric.nodes[0].queuedBytes(to: 1, priority: 0) > 0)
+        #expect(fabric.nodes[0].counters.dataSent - dataBefore >= 15)
+        #expect(fabric.controlPackets[0][1] == before)
+        // The injections stop at 40 ms; the queue drains at the paced rate, then the pair is idle.
+        fabric.run(until: 200_000_000)
+        #expect(fabric.nodes[0].queuedBytes(to: 1, priority: 0) == 0)
+        #expect(fabric.controlPackets[0][1] > before)
+        #expect(fabric.failures.isEmpty, "\(fabric.failures.prefix(3))")
+    }
+
     @Test func staleGrantFallsBackToTheSafeRateAndRecovers() {
         var impair = FakeFabric.Impairments()
         // Node 1 cannot reach node 0 between 1 ms and 30 ms: no acks, no grants.
