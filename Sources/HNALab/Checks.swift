@@ -1,6 +1,7 @@
 import Foundation
 import HNACore
 import HNALinux
+import HNAWire
 
 /// What a lab run does besides building: the parameters of its checks.
 public struct LabOptions: Sendable {
@@ -118,6 +119,10 @@ public struct LabChecks {
                     .joined(separator: ", ") : failures.joined(separator: "; "))))
     }
 
+    /// The blast's UDP payload: the largest that fits the VM MTU with its IPv4 and UDP headers, so each
+    /// datagram leaves the VM as one packet instead of two IP fragments.
+    static let blastDatagramLength = LabTopology.vmMTU - IPv4Packet.minimumHeaderLength - UDPDatagram.headerLength
+
     /// VMs on the other hosts blast UDP at one VM through a slow fabric port, with flow control on (when
     /// the dataplane has it) and off.
     func dropFree(_ report: inout LabReport) throws(LabError) {
@@ -186,7 +191,7 @@ public struct LabChecks {
             }.start()
             let results = concurrentMap(jobs) { job in
                 Probe.iperf(from: job.sender, to: receiver, port: job.port, seconds: seconds,
-                            udpBitsPerSecond: UInt64(rate * 1e6), length: 1400)
+                            udpBitsPerSecond: UInt64(rate * 1e6), length: Self.blastDatagramLength)
             }
             let measured = window.wait()
             try LabInterrupt.check()
