@@ -14,8 +14,11 @@ public struct FlowController<Payload: FabricPayload> {
     public let txBandwidth: Double
     /// B_j: this HNA's receive bandwidth, shared among sources by Eq. 3 (bytes/s).
     public let rxBandwidth: Double
-    /// Effective heartbeat period per idle pair: the configured idle time, stretched so that one
-    /// heartbeat per peer per period fits the heartbeat budget.
+    /// Heartbeat period of an idle pair towards the fastest peers: the configured idle time, stretched
+    /// so that one heartbeat per peer per period fits this HNA's budget. Towards a peer that receives
+    /// less than this HNA sends, the period is longer (`heartbeatInterval(to:)`): every source must also
+    /// keep within its share of the *receiver's* budget, or a slow receiver with many idle peers would
+    /// get more than its budget in heartbeats alone.
     public let heartbeatInterval: UInt64
     /// Age after which a grant is stale (at least; a peer with a long round trip gets two RTOs).
     public let grantLifetime: UInt64
@@ -105,16 +108,25 @@ public struct FlowController<Payload: FabricPayload> {
         for _ in 0 ..< peerCount * priorities {
             lanes.append(Lane(tokens: Double(config.rateBurstBytes), at: now))
         }
+        let globalInterval = heartbeatInterval
         peers = (0 ..< peerCount).map { j in
-            Peer(units: peerUnits?[j] ?? config.units,
-                 safeRate: (peerRxBandwidth?[j] ?? min(rxBandwidth, txBandwidth)) / Double(peerCount)
-                     / Double(config.priorities),
-                 rto: config.initialResendTimeout, at: now)
+            let peerRx = peerRxBandwidth?[j] ?? min(rxBandwidth, txBandwidth)
+            // The receiver hears up to `peerCount` sources (a symmetric fabric): each may use its share.
+            func interval(_ bandwidth: Double) -> UInt64 {
+                let pairBudget = config.heartbeatBudget * bandwidth / Double(peerCount)
+                return max(globalInterval, UInt64((frame / pairBudget * 1e9).rounded(.up)))
+            }
+            // Towards the peer: bounded by its receive bandwidth. From the peer: by this HNA's, which the
+            // peer applies the same way (its own transmit bandwidth is taken as its receive bandwidth).
+            return Peer(units: peerUnits?[j] ?? config.units,
+                        safeRate: peerRx / Double(peerCount) / Double(config.priorities),
+                        heartbeatInterval: interval(min(txBandwidth, peerRx)),
+                        heardInterval: interval(min(rxBandwidth, peerRx)), rto: config.initialResendTimeout, at: now)
         }
         eligible = [Deque<Int32>](repeating: Deque(), count: priorities)
         for j in 0 ..< peerCount {
             // Stagger the first heartbeats over one interval.
-            let t = now + heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
+            let t = now + peers[j].heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
             timers.insert(TimerEntry(time: t, index: j, kind: .heartbeat))
         }
     }
@@ -231,6 +243,8 @@ public struct FlowController<Payload: FabricPayload> {
 
     /// True when the grant from `peer` is fresh.
     public func hasFreshGrant(from peer: Int) -> Bool { peers[peer].grantFresh }
+    /// The heartbeat period of an idle pair towards `peer` (at least `heartbeatInterval`).
+    public func heartbeatInterval(to peer: Int) -> UInt64 { peers[peer].heartbeatInterval }
 
     // MARK: Internals
 
@@ -553,11 +567,12 @@ public struct FlowController<Payload: FabricPayload> {
             if peers[i].rxUnacked { queueControl(i) }
         case .heartbeat:
             let idle = now - min(now, peers[i].lastSentAt)
-            if idle >= heartbeatInterval {
+            let interval = peers[i].heartbeatInterval
+            if idle >= interval {
                 if !pacingData(to: i) { queueHeartbeat(i) }
-                timers.insert(TimerEntry(time: now + heartbeatInterval, index: i, kind: .heartbeat))
+                timers.insert(TimerEntry(time: now + interval, index: i, kind: .heartbeat))
             } else {
-                timers.insert(TimerEntry(time: peers[i].lastSentAt + heartbeatInterval, index: i, kind: .heartbeat))
+                timers.insert(TimerEntry(time: peers[i].lastSentAt + interval, index: i, kind: .heartbeat))
             }
         case .grantRefresh:
             fireGrantRefresh(i)
@@ -702,7 +717,10 @@ public struct FlowController<Payload: FabricPayload> {
     /// its round trip is that long (a refresh cannot arrive sooner than it takes to travel).
     @inlinable @inline(__always)
     func lifetime(_ peer: Int) -> UInt64 {
-        peers[peer].srtt == 0 ? grantLifetime : max(grantLifetime, 2 * peers[peer].rto)
+        // A peer heartbeats this HNA less often when this HNA receives slowly: its grants live four of
+        // the peer's periods.
+        let base = max(grantLifetime, 4 * peers[peer].heardInterval)
+        return peers[peer].srtt == 0 ? base : max(base, 2 * peers[peer].rto)
     }
 
     /// Sends from the lanes by priority, round robin within a priority, while the NIC has tokens.
@@ -1054,6 +1072,10 @@ struct Peer {
     // Word-sized fields first, then the flags together: 80 bytes instead of 104.
     @usableFromInline let units: FlowUnits
     @usableFromInline let safeRate: Double
+    /// This pair's heartbeat period (see `FlowController.heartbeatInterval`).
+    @usableFromInline let heartbeatInterval: UInt64
+    /// The peer's heartbeat period towards this HNA, as the peer computes it: grants from it live four.
+    @usableFromInline let heardInterval: UInt64
     @usableFromInline var lastSentAt: UInt64
     @usableFromInline var grantAt: UInt64 = 0
     @usableFromInline var rxBytesSinceAck = 0
@@ -1079,9 +1101,12 @@ struct Peer {
 
     @usableFromInline var grantRefreshArmed = false
 
-    @inlinable init(units: FlowUnits, safeRate: Double, rto: UInt64, at time: UInt64) {
+    @inlinable init(units: FlowUnits, safeRate: Double, heartbeatInterval: UInt64, heardInterval: UInt64, rto: UInt64,
+                    at time: UInt64) {
         self.units = units
         self.safeRate = safeRate
+        self.heartbeatInterval = heartbeatInterval
+        self.heardInterval = heardInterval
         self.rto = rto
         lastSentAt = time
     }

@@ -229,3 +229,39 @@ import Testing
         #expect(d.grant(toSource: 0, priority: 0) == 600 && d.counters.staleFeedback == 1)
     }
 }
+
+@Suite struct HeartbeatReceiverBudgetTests {
+    /// A fast HNA (10 Gbit/s) with idle peers, one of which can only receive 20 Mbit/s: towards that peer
+    /// the heartbeats fit the slow receiver's share of its 1 % (the receiver hears every idle source),
+    /// not the sender's; towards the fast peers they keep the configured idle period.
+    @Test func idleHeartbeatsFitTheReceiversBudget() {
+        let fast = 1.25e9, slow = 2.5e6
+        let peers = 3
+        var c = FlowController<TestPacket>(config: FlowControlConfig(), peerCount: peers, txBandwidth: fast,
+                                           rxBandwidth: fast, peerRxBandwidth: [slow, fast, fast], now: 0)
+        #expect(c.heartbeatInterval(to: 1) == c.heartbeatInterval)
+        #expect(c.heartbeatInterval(to: 0) > 10 * c.heartbeatInterval)
+        var bytes = [Int](repeating: 0, count: peers)
+        var actions: [FlowAction<TestPacket>] = []
+        var now: UInt64 = 0
+        let end: UInt64 = 2_000_000_000
+        while let d = c.nextDeadline, d <= end {
+            now = max(now, d)
+            c.poll(now: now)
+            c.takeActions(into: &actions)
+            for a in actions {
+                if case let .send(peer, header, payload) = a, payload == nil {
+                    bytes[peer] += header.encodedLength + FlowControlConfig().heartbeatFrameOverhead
+                }
+            }
+            actions.removeAll(keepingCapacity: true)
+        }
+        let seconds = Double(end) * 1e-9
+        // The slow peer hears every source: each may use 1/peers of 1 % of its link (one frame of slack).
+        #expect(Double(bytes[0]) <= 0.01 * slow / Double(peers) * seconds + 64)
+        #expect(bytes[0] > 0)
+        // Fast peers: far more, within this HNA's own 1 %.
+        #expect(bytes[1] > 10 * bytes[0])
+        #expect(Double(bytes.reduce(0, +)) <= 0.01 * fast * seconds + 4 * 64)
+    }
+}
