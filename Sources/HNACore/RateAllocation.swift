@@ -52,23 +52,29 @@ public enum RateAllocation {
         rowTotal > budget ? rate * (budget / rowTotal) : rate
     }
 
+    /// Sums a flat `[peer * priorities + p]` array per priority: Σ_l q_lj for Eq. 3, Σ_l r_il for Eq. 4.
+    static func priorityTotals(_ values: [Double], priorities: Int) -> SIMD8<Double> {
+        precondition(values.count % priorities == 0)
+        var total = SIMD8<Double>(repeating: 0)
+        var k = 0
+        while k < values.count {
+            for p in 0 ..< priorities { total[p] += values[k + p] }
+            k += priorities
+        }
+        return total
+    }
+
     /// A destination's allocation of its receive bandwidth: `queues[i * priorities + p]` is the queue
     /// length source i reports for priority p; `grants` receives r_ij per (i, p) in the same layout.
     public static func destinationGrants(
         queues: [Double], priorities: Int, bandwidth: Double, minimumShare: Double, into grants: inout [Double]
     ) {
-        precondition(queues.count % priorities == 0)
-        var total = SIMD8<Double>(repeating: 0)
-        var i = 0
-        while i < queues.count {
-            for p in 0 ..< priorities { total[p] += queues[i + p] }
-            i += priorities
-        }
+        let total = priorityTotals(queues, priorities: priorities)
         let demand = total.replacing(with: .infinity, where: total .> 0)
         let budget = priorityBudgets(bandwidth: bandwidth, demand: demand, priorities: priorities,
                                      minimumShare: minimumShare)
         if grants.count != queues.count { grants = [Double](repeating: 0, count: queues.count) }
-        i = 0
+        var i = 0
         while i < queues.count {
             for p in 0 ..< priorities {
                 grants[i + p] = grant(queue: queues[i + p], columnTotal: total[p], budget: budget[p])
@@ -82,17 +88,11 @@ public enum RateAllocation {
     public static func sourceRates(
         grants: [Double], priorities: Int, bandwidth: Double, minimumShare: Double, into rates: inout [Double]
     ) {
-        precondition(grants.count % priorities == 0)
-        var total = SIMD8<Double>(repeating: 0)
-        var j = 0
-        while j < grants.count {
-            for p in 0 ..< priorities { total[p] += grants[j + p] }
-            j += priorities
-        }
+        let total = priorityTotals(grants, priorities: priorities)
         let budget = priorityBudgets(bandwidth: bandwidth, demand: total, priorities: priorities,
                                      minimumShare: minimumShare)
         if rates.count != grants.count { rates = [Double](repeating: 0, count: grants.count) }
-        j = 0
+        var j = 0
         while j < grants.count {
             for p in 0 ..< priorities {
                 rates[j + p] = normalized(rate: grants[j + p], rowTotal: total[p], budget: budget[p])
