@@ -2,6 +2,7 @@
 #include "CHNALinux.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <linux/if_tun.h>
 
 #ifndef UDP_SEGMENT
@@ -40,6 +42,9 @@ _Static_assert(HNA_TUN_F_UFO == TUN_F_UFO, "TUN_F_UFO");
 _Static_assert(HNA_EPOLLIN == EPOLLIN && HNA_EPOLLOUT == EPOLLOUT, "EPOLL bits");
 _Static_assert(HNA_EPOLLERR == EPOLLERR && HNA_EPOLLHUP == EPOLLHUP, "EPOLL bits");
 _Static_assert(sizeof(sigset_t) <= 128, "sigset_t fits the saved-mask buffer");
+_Static_assert(sizeof(hna_iovec) == sizeof(struct iovec), "hna_iovec is struct iovec");
+_Static_assert(offsetof(hna_iovec, base) == offsetof(struct iovec, iov_base), "hna_iovec.base");
+_Static_assert(offsetof(hna_iovec, length) == offsetof(struct iovec, iov_len), "hna_iovec.length");
 
 // ---- TAP ----
 
@@ -235,6 +240,40 @@ int hna_sendmmsg(int fd, hna_msg *msgs, unsigned n, int dontwait) {
         }
         hdrs[i].msg_hdr.msg_iov = &iovs[i];
         hdrs[i].msg_hdr.msg_iovlen = 1;
+        if (msgs[i].segment_size != 0) {
+            hdrs[i].msg_hdr.msg_control = ctl[i].buf;
+            hdrs[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(&hdrs[i].msg_hdr);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t seg = msgs[i].segment_size;
+            memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        }
+    }
+    int r;
+    do {
+        r = sendmmsg(fd, hdrs, n, dontwait ? MSG_DONTWAIT : 0);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return errno == EAGAIN ? 0 : -errno;
+    return r;
+}
+
+int hna_sendmmsg_gather(int fd, const hna_gather_msg *msgs, unsigned n, const hna_iovec *iovs, int dontwait) {
+    if (n > HNA_BATCH_MAX) n = HNA_BATCH_MAX;
+    if (n == 0) return 0;
+    struct mmsghdr hdrs[n];
+    struct sockaddr_in6 addrs[n];
+    union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } ctl[n];
+    for (unsigned i = 0; i < n; i++) {
+        memset(&hdrs[i].msg_hdr, 0, sizeof hdrs[i].msg_hdr);
+        if (msgs[i].addr.family != 0) {
+            hdrs[i].msg_hdr.msg_name = &addrs[i];
+            hdrs[i].msg_hdr.msg_namelen = to_sockaddr(&msgs[i].addr, &addrs[i]);
+        }
+        // sendmsg only reads the pieces; struct iovec just has no const.
+        hdrs[i].msg_hdr.msg_iov = (struct iovec *)(uintptr_t)&iovs[msgs[i].first];
+        hdrs[i].msg_hdr.msg_iovlen = msgs[i].count;
         if (msgs[i].segment_size != 0) {
             hdrs[i].msg_hdr.msg_control = ctl[i].buf;
             hdrs[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;

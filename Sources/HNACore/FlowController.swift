@@ -220,7 +220,7 @@ public struct FlowController<Payload: FabricPayload> {
     public func queuedBytes(to peer: Int, priority: Int) -> Int { feedback[peer * priorities + priority].voqBytes }
 
     /// Bytes all virtual output queues can still take.
-    public var freeQueueBytes: Int { config.voqMemoryBytes - voqTotalBytes }
+    @inlinable public var freeQueueBytes: Int { config.voqMemoryBytes - voqTotalBytes }
 
     /// Bytes held for resending and for reordering.
     public var resendMemoryUsed: Int { resendBytes }

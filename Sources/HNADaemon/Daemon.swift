@@ -17,6 +17,9 @@ public final class Daemon {
     let configPath: String?
     let loop: EventLoop
     var node: HNANode
+    /// The node's buffer pool (the router keeps one for its life): held here so the per-packet paths
+    /// reach it without going through `node`.
+    let pool: PacketPool
     var output = NodeOutput()
     let logger: Logger
 
@@ -45,6 +48,8 @@ public final class Daemon {
     let rxBatch: PacketBatch
     let txBatch: PacketBatch
     let tapBatch: PacketBatch
+    /// Underlay sends straight from the node's buffers: a slot per UDP GSO burst, a piece per datagram.
+    let gather = GatherBatch(capacity: Daemon.batchSize, pieceCapacity: Daemon.batchSize * Daemon.gsoMaxSegments)
     var inBuffers: [PacketBuffer] = []
     var inDatagrams: [FabricDatagram] = []
     /// Distinct ports in one output (reused scratch for `writeTaps`).
@@ -103,6 +108,7 @@ public final class Daemon {
         let nodeConfig = Self.assignPortIDs(configuration.node, existing: [:], next: &nextPortID)
         node = try HNANode(configuration: nodeConfig, routerConfiguration: routerConfiguration,
                            pool: PacketPool(preallocate: 1024), now: EventLoop.now())
+        pool = node.pool
         for p in nodeConfig.ports { portByID[p.id] = p.name }
     }
 
@@ -235,13 +241,13 @@ public final class Daemon {
     /// One frame into a pool buffer for the node.
     @inline(__always)
     func take(_ frame: UnsafeRawBufferPointer, port id: InterfaceID, name: String, now: UInt64) {
-        let b = node.pool.take()
+        let b = pool.take()
         if b.load(frame) {
             b.meta.ingressInterface = id
             inBuffers.append(b)
             if !captures.isEmpty { capture(port: name, frame, now: now) }
         } else {
-            node.pool.recycle(b)
+            pool.recycle(b)
             count("oversized-frames")
         }
     }
@@ -262,9 +268,9 @@ public final class Daemon {
             }
             countOffload("tso-frames")
             for s in 0 ..< seg.segmentCount {
-                let b = node.pool.take()
+                let b = pool.take()
                 guard let room = b.append(seg.length(of: s)), seg.write(s, into: room) != nil else {
-                    node.pool.recycle(b)
+                    pool.recycle(b)
                     count("oversized-frames")
                     continue
                 }
@@ -282,7 +288,7 @@ public final class Daemon {
         if h.flags & VirtioNetHeader.needsChecksum != 0, let b = inBuffers.last, b.meta.ingressInterface == id {
             do { try TCPOffload.completeChecksum(b.bytes, start: Int(h.checksumStart), offset: Int(h.checksumOffset)) } catch {
                 inBuffers.removeLast()
-                node.pool.recycle(b)
+                pool.recycle(b)
                 count("bad-checksum-offload")
             }
         }
@@ -314,9 +320,9 @@ public final class Daemon {
             while offset < message.count {
                 let datagram = message.slice(offset, min(segment, message.count - offset))
                 offset += segment
-                let b = node.pool.take()
+                let b = pool.take()
                 guard b.load(datagram) else {
-                    node.pool.recycle(b)
+                    pool.recycle(b)
                     count("oversized-datagrams")
                     continue
                 }

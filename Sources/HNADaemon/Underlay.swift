@@ -126,9 +126,9 @@ extension Daemon {
                 count("malformed-gre-ip")
                 continue
             }
-            let b = node.pool.take()
+            let b = pool.take()
             guard b.load(payload) else {
-                node.pool.recycle(b)
+                pool.recycle(b)
                 count("oversized-datagrams")
                 continue
             }
@@ -146,7 +146,8 @@ extension Daemon {
     }
 
     /// Writes `output.toFabric`: one sendmmsg per socket used, datagrams grouped by the socket they
-    /// leave through, in their order within each socket.
+    /// leave through, in their order within each socket. UDP datagrams are sent from the buffers they
+    /// sit in (a gather list: no copy); the raw GRE socket gets copies in `txBatch`.
     func sendFabric(now: UInt64) {
         let all = output.toFabric
         senders.removeAll(keepingCapacity: true)
@@ -154,57 +155,114 @@ extension Daemon {
         var first = 0
         while first < all.count {
             let target = senders[first]
-            var k = 0
-            txBatch.resetAll()
-            // With offloads, consecutive datagrams to one peer on a UDP socket share a slot as one UDP GSO
-            // send: equal sizes, the last one possibly shorter; the kernel cuts them apart again (each
-            // keeps its own HNA header, so every segment is a complete datagram). The raw GRE socket has
-            // no GSO: one datagram per slot.
-            let gso = offload && target != .gre
-            var slotAddress: IPAddress?
-            var slotSegment = 0
-            var slotCount = 0
-            var slotBytes = 0
-            var slotClosed = false
-            for j in first ..< all.count where senders[j] == target {
-                senders[j] = .done
-                let d = all[j]
-                let bytes = d.buffer.readableBytes
-                if gso, let a = slotAddress, a == d.address, !slotClosed, bytes.count <= slotSegment,
-                   slotCount < Self.gsoMaxSegments, slotBytes + bytes.count <= Self.gsoMaxBytes {
-                    UnsafeMutableRawBufferPointer(rebasing: txBatch.room(k - 1)[slotBytes...]).copyMemory(from: bytes)
-                    slotBytes += bytes.count
-                    slotCount += 1
-                    slotClosed = bytes.count < slotSegment
-                    txBatch.setLength(k - 1, slotBytes)
-                    txBatch.setSegmentSize(k - 1, slotSegment)
-                } else {
-                    if k == txBatch.capacity { send(target, k); k = 0; txBatch.resetAll() }
-                    txBatch.set(k, bytes: bytes)
-                    let port = d.transport == .gre ? 0 : d.port
-                    switch d.address {
-                    case let .v4(a): txBatch.setAddress(k, .v4(a, port: port))
-                    case let .v6(a): txBatch.setAddress(k, .v6(a, port: port))
-                    }
-                    k += 1
-                    slotAddress = d.address
-                    slotSegment = bytes.count
-                    slotCount = 1
-                    slotBytes = bytes.count
-                    slotClosed = false
+            if target == .gre {
+                sendCopies(all, from: first, now: now)
+            } else {
+                sendGathered(all, from: first, to: target, now: now)
+            }
+            first += 1
+            while first < all.count, senders[first] == .done { first += 1 }
+        }
+    }
+
+    /// The datagrams of `all` from `first` on that leave through UDP socket `target`. With offloads,
+    /// consecutive datagrams to one peer form one UDP GSO burst: equal sizes, the last one possibly
+    /// shorter; the kernel cuts them apart again (each keeps its own HNA header, so every segment is a
+    /// complete datagram).
+    func sendGathered(_ all: [FabricDatagram], from first: Int, to target: Sender, now: UInt64) {
+        gather.removeAll()
+        var slotAddress: IPAddress?
+        var slotSegment = 0
+        var slotCount = 0
+        var slotBytes = 0
+        var slotClosed = false
+        let sourcePort = self.sourcePort(of: target)
+        for j in first ..< all.count where senders[j] == target {
+            senders[j] = .done
+            let d = all[j]
+            let bytes = d.bytes
+            if offload, let a = slotAddress, a == d.address, !slotClosed, bytes.count <= slotSegment,
+               slotCount < Self.gsoMaxSegments, slotBytes + bytes.count <= Self.gsoMaxBytes, gather.canExtend {
+                gather.append(bytes)
+                gather.setSegmentSize(slotSegment)
+                slotBytes += bytes.count
+                slotCount += 1
+                slotClosed = bytes.count < slotSegment
+            } else {
+                if !gather.canStart() {
+                    sendGather(target)
+                    gather.removeAll()
                 }
-                let sourcePort: UInt16 = switch target {
-                case .gre: 0
-                case let .pool(i): entropyPool[i].localAddress.port
-                case let .port(p): sockets[p]?.localAddress.port ?? p
-                case .done: 0
+                switch d.address {
+                case let .v4(a): gather.start(to: .v4(a, port: d.port), bytes)
+                case let .v6(a): gather.start(to: .v6(a, port: d.port), bytes)
                 }
+                slotAddress = d.address
+                slotSegment = bytes.count
+                slotCount = 1
+                slotBytes = bytes.count
+                slotClosed = false
+            }
+            if !captures.isEmpty {
                 capture(fabric: bytes, from: node.configuration.underlay, to: d.address, transport: d.transport,
                         sourcePort: sourcePort, port: d.port, now: now)
             }
-            if k > 0 { send(target, k) }
-            first += 1
-            while first < all.count, senders[first] == .done { first += 1 }
+        }
+        if gather.count > 0 { sendGather(target) }
+    }
+
+    /// The GRE datagrams of `all` from `first` on, copied into `txBatch` (the raw socket has no GSO).
+    func sendCopies(_ all: [FabricDatagram], from first: Int, now: UInt64) {
+        var k = 0
+        txBatch.resetAll()
+        for j in first ..< all.count where senders[j] == .gre {
+            senders[j] = .done
+            let d = all[j]
+            let bytes = d.bytes
+            if k == txBatch.capacity { send(.gre, k); k = 0; txBatch.resetAll() }
+            txBatch.set(k, bytes: bytes)
+            switch d.address {
+            case let .v4(a): txBatch.setAddress(k, .v4(a, port: 0))
+            case let .v6(a): txBatch.setAddress(k, .v6(a, port: 0))
+            }
+            k += 1
+            if !captures.isEmpty {
+                capture(fabric: bytes, from: node.configuration.underlay, to: d.address, transport: d.transport,
+                        sourcePort: 0, port: d.port, now: now)
+            }
+        }
+        if k > 0 { send(.gre, k) }
+    }
+
+    func sourcePort(of target: Sender) -> UInt16 {
+        switch target {
+        case .gre, .done: 0
+        case let .pool(i): entropyPool[i].localAddress.port
+        case let .port(p): sockets[p]?.localAddress.port ?? p
+        }
+    }
+
+    func sendGather(_ target: Sender) {
+        let socket: UDPSocket?
+        switch target {
+        case let .pool(i): socket = entropyPool[i]
+        case let .port(p): socket = sockets[p]
+        case .gre, .done: socket = nil
+        }
+        guard let socket else {
+            count("frames-without-socket", UInt64(gather.count))
+            return
+        }
+        do {
+            let r = try socket.send(gather)
+            if r.failed > 0 { count("send-failed", UInt64(r.failed)) }
+            if r.sent + r.failed < gather.count {
+                // The socket buffer is full: the controller resends what HNA peers miss; plain tunnel
+                // packets are lost, as a full NIC queue would lose them.
+                count("send-would-block", UInt64(gather.count - r.sent - r.failed))
+            }
+        } catch {
+            count("send-errors", UInt64(gather.count))
         }
     }
 

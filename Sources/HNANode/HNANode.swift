@@ -23,7 +23,7 @@ public struct HNANode {
     /// Times a reload had to replace the controller (its queues and in-flight state were dropped).
     public private(set) var controllerResets: UInt64 = 0
     /// Buffers the driver should take received packets from and recycle into.
-    public var pool: PacketPool { router.pool }
+    @inlinable public var pool: PacketPool { router.pool }
 
     @usableFromInline var peerByAddress: [IPAddress: Int] = [:]
     @usableFromInline var peerByControllerID: [Int] = []
@@ -205,10 +205,10 @@ public struct HNANode {
     public func peer(at address: IPAddress) -> PeerState? { peerByAddress[address].map { peers[$0] } }
 
     /// Bytes the controller's queues can still take; a driver stops reading VM ports while it is low.
-    public var freeQueueBytes: Int { controller?.freeQueueBytes ?? .max }
+    @inlinable public var freeQueueBytes: Int { controller?.freeQueueBytes ?? .max }
 
     /// When `poll` must next run.
-    public var nextDeadline: UInt64? { controller?.nextDeadline }
+    @inlinable public var nextDeadline: UInt64? { controller?.nextDeadline }
 
     /// Traces the next `count` packets that enter the node (from VM ports or the underlay).
     public mutating func trace(count: Int) { traceBudget = max(0, count) }
@@ -271,7 +271,9 @@ public struct HNANode {
     /// Gives every buffer in `output` back to the pool and empties it (keeping capacity).
     public func recycle(_ output: inout NodeOutput) {
         for p in output.toInterfaces { pool.recycle(p.buffer) }
-        for d in output.toFabric { pool.recycle(d.buffer) }
+        for d in output.toFabric {
+            if d.isLent { d.buffer.meta.headerInHeadroom = false } else { pool.recycle(d.buffer) }
+        }
         output.toInterfaces.removeAll(keepingCapacity: true)
         output.toFabric.removeAll(keepingCapacity: true)
         output.traces.removeAll(keepingCapacity: true)
@@ -453,13 +455,15 @@ public struct HNANode {
         }
     }
 
-    /// A controller `.send`: the HNA header, then (for data) a copy of the tunnel packet, which the
-    /// controller keeps for resending. Data of an MPLS-over-GRE network goes as GRE 0x88B5 with the
-    /// header written by `OuterHeader`; heartbeats and standalone acks always go to UDP port 6650.
+    /// A controller `.send`: the HNA header, then (for data) the tunnel packet, which the controller
+    /// keeps for resending — so the header is written into the packet's headroom and the datagram lent
+    /// to the driver (`FabricDatagram.isLent`), or, when the headroom is taken, the packet is copied
+    /// behind a new header. Data of an MPLS-over-GRE network goes as GRE 0x88B5 with the header written
+    /// by `OuterHeader`; heartbeats and standalone acks always go to UDP port 6650.
     mutating func send(_ header: HNAHeader, _ payload: FabricPacket?, to cid: Int, output: inout NodeOutput) {
         let pi = peerByControllerID[cid]
-        let b = pool.take()
         if let payload, payload.transport == .gre {
+            let b = pool.take()
             guard b.append(contentsOf: payload.buffer.readableBytes),
                   greOuter(b, to: peers[pi].configuration.underlay, hna: header) else { return drop(b, .noRoom, output: &output) }
             traceSend(header, payload, to: pi, output: &output)
@@ -469,6 +473,21 @@ public struct HNANode {
             return
         }
         let length = header.encodedLength
+        if let payload, let data = payload.buffer.bytes.baseAddress, payload.buffer.headroom >= length,
+           !payload.buffer.meta.headerInHeadroom {
+            // Zero-copy: the header goes in the headroom in front of the packet the controller keeps,
+            // and the driver sends both from there; the packet's own bytes stay as they are.
+            let p = payload.buffer
+            header.emit(into: UnsafeMutableRawBufferPointer(start: data - length, count: length))
+            p.meta.headerInHeadroom = true
+            traceSend(header, payload, to: pi, output: &output)
+            peers[pi].counters.txPackets &+= 1
+            peers[pi].counters.txBytes &+= UInt64(p.length + length)
+            output.toFabric.append(FabricDatagram(address: peers[pi].configuration.underlay, port: WellKnownPort.hna, buffer: p,
+                                                  sourcePort: payload.sourcePort, headerLength: length, isLent: true))
+            return
+        }
+        let b = pool.take()
         guard let room = b.append(length) else { return drop(b, .noRoom, output: &output) }
         header.emit(into: room)
         if let payload {

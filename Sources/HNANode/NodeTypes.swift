@@ -58,14 +58,31 @@ public struct FabricDatagram {
     /// the driver uses to pick its sending socket (0: no inner flow — heartbeats, standalone acks).
     /// Inbound: the UDP source port as received (any value is accepted), 0 for GRE.
     public var sourcePort: UInt16
+    /// Outbound: bytes of the datagram that sit in `buffer`'s headroom, just before its data (the HNA
+    /// header the node wrote in front of a tunnel packet the controller keeps for resending, instead
+    /// of copying the packet behind a new header). 0 for everything else.
+    public var headerLength: Int
+    /// Outbound: the controller still holds `buffer` (for resending), so the driver must not recycle it
+    /// (`HNANode.recycle` knows).
+    public var isLent: Bool
 
     @inlinable public init(address: IPAddress, port: UInt16, buffer: PacketBuffer, transport: FabricTransport = .udp,
-                           sourcePort: UInt16 = 0) {
+                           sourcePort: UInt16 = 0, headerLength: Int = 0, isLent: Bool = false) {
         self.address = address
         self.port = port
         self.buffer = buffer
         self.transport = transport
         self.sourcePort = sourcePort
+        self.headerLength = headerLength
+        self.isLent = isLent
+    }
+
+    /// The whole datagram: the header in the headroom (if any), then the buffer's data. Valid until the
+    /// output is recycled.
+    @inlinable public var bytes: UnsafeRawBufferPointer {
+        let data = buffer.readableBytes
+        guard headerLength > 0, let base = data.baseAddress else { return data }
+        return UnsafeRawBufferPointer(start: base - headerLength, count: data.count + headerLength)
     }
 }
 

@@ -91,14 +91,14 @@ struct Fabric {
                     let index = sentCount[i]
                     sentCount[i] += 1
                     if d.address == Self.c {
-                        atPlainPeer.append(FabricDatagram(address: d.address, port: d.port, buffer: copy(d.buffer), transport: d.transport,
+                        atPlainPeer.append(FabricDatagram(address: d.address, port: d.port, buffer: copy(d.bytes), transport: d.transport,
                                                           sourcePort: d.sourcePort))
                         continue
                     }
                     if lose(i, d, index) { continue }
                     let j = d.address == Self.a ? 0 : 1
                     let nb = nodes[j].pool.take()
-                    nb.load(d.buffer.readableBytes)
+                    nb.load(d.bytes)
                     inbound.append(FabricDatagram(address: nodes[i].configuration.underlay, port: d.port, buffer: nb, transport: d.transport))
                 }
                 nodes[i].recycle(&out)
@@ -116,9 +116,9 @@ struct Fabric {
         }
     }
 
-    func copy(_ b: PacketBuffer) -> PacketBuffer {
+    func copy(_ bytes: UnsafeRawBufferPointer) -> PacketBuffer {
         let n = PacketBuffer()
-        n.load(b.readableBytes)
+        n.load(bytes)
         return n
     }
 }
@@ -256,7 +256,7 @@ struct NodeTests {
         // Between HNAs the data goes as GRE 0x88B5 with an HNA header (next = MPLS).
         var seen: [(EtherType, HNANextProtocol)] = []
         f.lose = { _, d, _ in
-            if d.transport == .gre, let g = try? GREPacket(checking: d.buffer.readableBytes),
+            if d.transport == .gre, let g = try? GREPacket(checking: d.bytes),
                let h = try? HNAHeader(parsing: g.payload) { seen.append((g.protocolType, h.nextProtocol)) }
             return false
         }
@@ -277,7 +277,7 @@ struct NodeTests {
         var ports: [UInt16: Set<UInt16>] = [:]  // inner source port → outer source ports seen
         var current: UInt16 = 0
         f.lose = { _, d, _ in
-            if d.port == WellKnownPort.hna, let h = try? HNAHeader(parsing: d.buffer.readableBytes), h.sequence != nil {
+            if d.port == WellKnownPort.hna, let h = try? HNAHeader(parsing: d.bytes), h.sequence != nil {
                 ports[current, default: []].insert(d.sourcePort)
             }
             return false
@@ -310,7 +310,7 @@ struct NodeTests {
         var lostSequences = Set<UInt16>()
         f.lose = { i, d, _ in
             guard i == 0, d.port == WellKnownPort.hna,
-                  let h = try? HNAHeader(parsing: d.buffer.readableBytes), let s = h.sequence, !h.isRetransmission
+                  let h = try? HNAHeader(parsing: d.bytes), let s = h.sequence, !h.isRetransmission
             else { return false }
             if rng.next() % 4 == 0 { lostSequences.insert(s); return true }
             return false

@@ -5,6 +5,7 @@
 #ifndef CHNALINUX_H
 #define CHNALINUX_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -93,6 +94,28 @@ int hna_recvmmsg(int fd, hna_msg *msgs, unsigned n, int dontwait);
 /// sendmmsg of up to min(n, HNA_BATCH_MAX) datagrams to their msgs[i].addr, with a UDP_SEGMENT cmsg
 /// where segment_size is set. Returns how many the kernel took or -errno.
 int hna_sendmmsg(int fd, hna_msg *msgs, unsigned n, int dontwait);
+
+/// One piece of a gathered datagram, laid out as struct iovec (checked in the .c file).
+typedef struct hna_iovec {
+    const void *base;
+    size_t length;
+} hna_iovec;
+
+/// One datagram, or with segment_size one UDP GSO burst, gathered from `count` pieces starting at index
+/// `first` of a shared hna_iovec array: the daemon sends packets from the buffers they already sit in
+/// instead of copying them into a send batch.
+typedef struct hna_gather_msg {
+    hna_sockaddr addr;      // destination
+    uint32_t first;         // first piece in the hna_iovec array
+    uint32_t count;         // pieces
+    uint16_t segment_size;  // UDP_SEGMENT (GSO) size, 0 = one datagram
+    uint16_t reserved16;
+    uint32_t reserved;
+} hna_gather_msg;
+
+/// sendmmsg of up to min(n, HNA_BATCH_MAX) gathered messages. Returns how many the kernel took or -errno
+/// (0 when the first would block).
+int hna_sendmmsg_gather(int fd, const hna_gather_msg *msgs, unsigned n, const hna_iovec *iovs, int dontwait);
 
 // ---- raw IP ----
 

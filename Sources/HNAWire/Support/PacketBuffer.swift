@@ -172,6 +172,9 @@ public struct PacketMetadata: Sendable, Equatable {
     public var flow: UInt32 = PacketMetadata.noFlow
     /// An identifier the driver may set to correlate traces with its own records.
     public var traceID: UInt64 = 0
+    /// The bytes in front of the data are a header waiting to go out with it (the node's zero-copy
+    /// send: a buffer can carry one such header at a time).
+    public var headerInHeadroom = false
 
     public static let fabric: UInt32 = .max
     public static let noFlow: UInt32 = .max
