@@ -148,7 +148,9 @@ public final class Daemon {
             metrics = try MetricsServer(listen: m, loop: loop, daemon: self)
         }
         agingTimer = loop.schedule(at: EventLoop.now() + 1_000_000_000) { [unowned self] now in age(now: now) }
-        followDeadline()
+        // The node's first deadline (heartbeats): every later one comes with its output.
+        node.poll(now: EventLoop.now(), output: &output)
+        flush(now: EventLoop.now())
         logger.info("hna daemon started", metadata: [
             "name": .string(configuration.node.name), "underlay": .string(configuration.node.underlay.description),
             "ports": .string(node.configuration.ports.map(\.name).joined(separator: ",")),
@@ -463,7 +465,7 @@ public final class Daemon {
     }
 
     func followDeadline() {
-        guard let d = node.nextDeadline else {
+        guard let d = output.nextDeadline else {
             if let t = timer { _ = loop.cancel(t); timer = nil }
             return
         }
@@ -472,7 +474,7 @@ public final class Daemon {
     }
 
     func updateBackPressure() {
-        let low = node.freeQueueBytes < Self.pauseBelowBytes
+        let low = output.freeQueueBytes < Self.pauseBelowBytes
         guard low != tapsPaused else { return }
         tapsPaused = low
         if low { count("tap-pauses") }
@@ -517,6 +519,9 @@ public final class Daemon {
             logger.error("reload refused", metadata: ["error": .string(error.description)])
             return
         }
+        // A new controller has new deadlines: poll once so the output reports them.
+        node.poll(now: now, output: &output)
+        flush(now: now)
         nextPortID = next
         let wanted = Set(nodeConfig.ports.map(\.name))
         for name in Array(ports.keys) where !wanted.contains(name) { closePort(name) }

@@ -7,6 +7,8 @@ import HNALinux
 public enum LabBench {
     /// A datagram of 18 payload bytes makes a 64-byte Ethernet frame (with the 4-byte FCS a wire adds).
     static let smallPayload = 18
+    /// The NIC bandwidth the HNAs are configured with for the measurement.
+    static let nicGbps = 100.0
 
     public struct Path: Sendable {
         public var key: String
@@ -20,7 +22,8 @@ public enum LabBench {
     public static func run(seconds: Double, executable: String, paths: [String] = ["hna", "kernelVxlan", "veth"],
                            log: (String) -> Void) -> BenchReport {
         var report = BenchReport(name: "hna bench lab: VM → VM between two namespaces (iperf3)")
-        report.context = machineContext(executable: executable) + [("seconds per figure", Report.fixed(seconds, 1))]
+        report.context = machineContext(executable: executable) + [("seconds per figure", Report.fixed(seconds, 1)),
+                                                                  ("HNA bandwidthGbps", Report.fixed(nicGbps, 0))]
         var results: [Path] = []
         for key in paths {
             if LabInterrupt.requested { break }
@@ -52,7 +55,10 @@ public enum LabBench {
         let topology: LabTopology
         do { topology = try LabTopology(hosts: 2, vmsPerHost: 1) } catch { path.error = error.description; return path }
         let (a, b) = (topology.vms[0], topology.vms[1])
-        let lab = Lab(topology: topology, dataplane: key == "hna" ? DaemonDataplane(executable: executable) : nil)
+        // The HNAs are told their NIC is a 100 Gbit/s one (`hna.bandwidthGbps`): a veth has no line rate,
+        // and the default of 10 would cap their pacing below what the kernel paths reach here.
+        let daemons = DaemonDataplane(executable: executable, config: DaemonConfig(bandwidthGbps: Self.nicGbps))
+        let lab = Lab(topology: topology, dataplane: key == "hna" ? daemons : nil)
         defer { lab.down() }
         do throws(LabError) {
             if key == "veth" {

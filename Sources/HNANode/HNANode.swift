@@ -266,6 +266,7 @@ public struct HNANode {
     public mutating func age(now: UInt64, budget: Int = 65536, output: inout NodeOutput) {
         _ = router.age(now: now, budget: budget, output: &routerOutput)
         drainRouter(now: now, output: &output)
+        report(into: &output)
     }
 
     /// Gives every buffer in `output` back to the pool and empties it (keeping capacity).
@@ -383,7 +384,7 @@ public struct HNANode {
         for _ in 0 ..< 2 {
             _ = router.runSlowPath(now: now, output: &routerOutput)
             drainRouter(now: now, output: &output)
-            guard controller != nil else { return }
+            guard controller != nil else { return report(into: &output) }
             controller!.poll(now: now)
             controller!.takeActions(into: &actions)
             fabricBatch.removeAll(keepingCapacity: true)
@@ -407,6 +408,14 @@ public struct HNANode {
         _ = router.runSlowPath(now: now, output: &routerOutput)
         drainRouter(now: now, output: &output)
         reclaimLent()
+        report(into: &output)
+    }
+
+    /// The deadline and queue room, for the driver.
+    @inline(__always)
+    func report(into output: inout NodeOutput) {
+        output.nextDeadline = nextDeadline
+        output.freeQueueBytes = freeQueueBytes
     }
 
     mutating func drainRouter(now: UInt64, output: inout NodeOutput) {

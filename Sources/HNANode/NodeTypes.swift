@@ -95,6 +95,12 @@ public struct NodeOutput {
     public var toFabric: [FabricDatagram] = []
     /// Stage decisions for traced packets (router stages and the node's own).
     public var traces: [NodeTrace] = []
+    /// When the node must next be polled (nil: nothing pending), as of the call that filled this output.
+    /// Handed out with the packets so a driver never reads it back through the node.
+    public var nextDeadline: UInt64?
+    /// Bytes the controller's queues can still take, as of the same call (a driver stops reading VM
+    /// ports while it is low).
+    public var freeQueueBytes = Int.max
 
     public init() {}
 
