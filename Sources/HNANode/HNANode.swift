@@ -228,10 +228,17 @@ public struct HNANode {
     /// arrived on) or a GRE packet (`transport == .gre`), `address` its source.
     public mutating func processFromFabric(_ batch: [FabricDatagram], now: UInt64, output: inout NodeOutput) {
         fabricBatch.removeAll(keepingCapacity: true)
+        // A batch is mostly runs from one peer (a GRO burst is one sender): look the address up once per run.
+        var lastAddress: IPAddress?
+        var lastPeer: Int?
         for d in batch {
             let b = d.buffer
             if traceBudget > 0 { markTrace(b) }
-            guard let pi = peerByAddress[d.address] else {
+            if d.address != lastAddress {
+                lastAddress = d.address
+                lastPeer = peerByAddress[d.address]
+            }
+            guard let pi = lastPeer else {
                 drop(b, .unknownPeer, output: &output)
                 continue
             }

@@ -88,6 +88,12 @@ public enum TCPOffload {
         @usableFromInline let sequence: UInt32
         @usableFromInline let identification: UInt16
         @usableFromInline let flags: UInt16
+        /// The IPv4 header's one's-complement sum without the three fields a segment changes (total
+        /// length, identification, checksum): a segment's header checksum is then two additions, not a
+        /// pass over the header it has just written (whose fresh 16-bit stores a wide load would stall on).
+        @usableFromInline let ipv4PartialSum: UInt32
+        /// The TCP pseudo-header's sum without its length.
+        @usableFromInline let pseudoHeaderSum: InternetChecksum
 
         /// Checks the frame's headers. `segmentSize` is the MSS the sender asked for (virtio gso_size).
         @inlinable
@@ -100,6 +106,27 @@ public enum TCPOffload {
             sequence = frame.u32(at: layout.l4 + TCPSegment.Field.sequence)
             identification = layout.isIPv6 ? 0 : frame.u16(at: layout.l3 + IPv4Packet.Field.identification)
             flags = frame.u16(at: layout.l4 + TCPSegment.Field.dataOffsetAndFlags)
+            var partial: UInt32 = 0
+            if !layout.isIPv6 {
+                var at = 0
+                while at + 1 < layout.l4 - layout.l3 {
+                    if at != IPv4Packet.Field.totalLength, at != IPv4Packet.Field.identification, at != IPv4Packet.Field.checksum {
+                        partial &+= UInt32(frame.u16(at: layout.l3 + at))
+                    }
+                    at += 2
+                }
+            }
+            ipv4PartialSum = partial
+            let ip = frame.tail(from: layout.l3)
+            if layout.isIPv6 {
+                pseudoHeaderSum = .pseudoHeader(source: IPv6Address(reading: ip, at: IPv6Packet.Field.source),
+                                                destination: IPv6Address(reading: ip, at: IPv6Packet.Field.destination),
+                                                protocol: .tcp, length: 0)
+            } else {
+                pseudoHeaderSum = .pseudoHeader(source: IPv4Address(reading: ip, at: IPv4Packet.Field.source),
+                                                destination: IPv4Address(reading: ip, at: IPv4Packet.Field.destination),
+                                                protocol: .tcp, length: 0)
+            }
         }
 
         /// The length of segment `i` (headers included).
@@ -125,9 +152,12 @@ public enum TCPOffload {
             if layout.isIPv6 {
                 ip.setU16(UInt16(tcpLength), at: IPv6Packet.Field.payloadLength)
             } else {
-                ip.setU16(UInt16(n - layout.l3), at: IPv4Packet.Field.totalLength)
-                ip.setU16(identification &+ UInt16(truncatingIfNeeded: i), at: IPv4Packet.Field.identification)
-                IPv4Packet.fillChecksum(in: ip, headerLength: layout.l4 - layout.l3)
+                let totalLength = UInt16(n - layout.l3), id = identification &+ UInt16(truncatingIfNeeded: i)
+                ip.setU16(totalLength, at: IPv4Packet.Field.totalLength)
+                ip.setU16(id, at: IPv4Packet.Field.identification)
+                var sum = ipv4PartialSum &+ UInt32(totalLength) &+ UInt32(id)
+                while sum >> 16 != 0 { sum = (sum & 0xFFFF) &+ (sum >> 16) }
+                ip.setU16(~UInt16(sum), at: IPv4Packet.Field.checksum)
             }
             let tcp = UnsafeMutableRawBufferPointer(rebasing: seg[layout.l4...])
             tcp.setU32(sequence &+ UInt32(truncatingIfNeeded: i * segmentSize), at: TCPSegment.Field.sequence)
@@ -135,7 +165,9 @@ public enum TCPOffload {
             if i != segmentCount - 1 { f &= ~(TCPFlags.fin.rawValue | TCPFlags.psh.rawValue) }
             if i != 0 { f &= ~TCPFlags.cwr.rawValue }
             tcp.setU16(f, at: TCPSegment.Field.dataOffsetAndFlags)
-            TCPOffload.pseudoHeader(seg, layout, tcpLength: tcpLength).fill(tcp, fieldOffset: TCPSegment.Field.checksum)
+            var pseudo = pseudoHeaderSum
+            pseudo.add(UInt16(truncatingIfNeeded: tcpLength))
+            pseudo.fill(tcp, fieldOffset: TCPSegment.Field.checksum)
             return n
         }
     }
