@@ -177,8 +177,9 @@ public struct Fabric: Sendable {
 
     public func nicFree(_ h: Int) -> SimTime { Link.ceilNs(links[h].busyUntilPs) }
 
-    /// The output link switch `sw` uses for a packet to `dst`.
-
+    /// The output link switch `sw` uses for a packet to `dst`. Always inlined: a call from `forward`
+    /// would pass the whole fabric (its configuration included) by value, a 242-byte copy per hop.
+    @inline(__always)
     public func route(switch sw: Int, dst: Int, hash: UInt32, rng: inout SimRandom) -> Int {
         let role = switches[sw].role
         let position = Int(switches[sw].position)
