@@ -1,3 +1,5 @@
+import HNACore
+
 /// The modelled network: directed links with FIFO output queues, switches with one shared buffer each,
 /// and the forwarding rules of the ideal switch and of leaf-spine.
 ///
@@ -31,7 +33,7 @@ public struct Link: Sendable {
     /// Whole nanoseconds at which a time in picoseconds has passed.
     @inline(__always)
     /// (Half a picosecond of slack absorbs floating-point rounding in long sums.)
-    static func ceilNs(_ ps: Double) -> SimTime { SimTime(((ps - 0.5) / 1000).rounded(.up)) }
+    static func ceilNs(_ ps: Double) -> SimTime { ceilToUInt64((ps - 0.5) / 1000) }
 }
 
 public struct SwitchState: Sendable {
