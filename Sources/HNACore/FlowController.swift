@@ -256,7 +256,7 @@ public struct FlowController<Payload: FabricPayload> {
 
     @inlinable @inline(__always)
     static func nanoseconds(_ bytes: Double, _ rate: Double) -> UInt64 {
-        max(1, UInt64((bytes / rate * 1e9).rounded(.up)))
+        max(1, ceilToUInt64(bytes / rate * 1e9))
     }
 
     @inlinable

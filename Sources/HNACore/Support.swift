@@ -94,3 +94,13 @@ public struct FlowCounters: Hashable, Sendable {
 
     public func ingressDrops(_ reason: IngressDropReason) -> Int { ingressDrops[reason.rawValue] }
 }
+
+/// The least whole number at or above `x`, as `UInt64(x.rounded(.up))` is (and trapping where it
+/// traps: NaN, infinities, 2^64 and beyond, -1 and below), without a call: on the x86-64 baseline
+/// `rounded(.up)` is a call to libm's `ceil` through the PLT, and the pacing and link arithmetic
+/// takes one per packet.
+@inlinable @inline(__always)
+public func ceilToUInt64(_ x: Double) -> UInt64 {
+    let t = UInt64(x)
+    return Double(t) < x ? t + 1 : t
+}

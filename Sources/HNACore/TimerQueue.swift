@@ -28,9 +28,13 @@ struct TimerQueue {
     @inlinable
     mutating func insert(_ entry: TimerEntry) {
         let k = Int(entry.kind.rawValue)
-        if runs[k].accepts(entry) {
-            if runs[k].isEmpty { heads[k] = entry }
+        let inRun = runs.withUnsafeMutableBufferPointer { runs in
+            guard runs[k].accepts(entry) else { return false }
             runs[k].append(entry)
+            return true
+        }
+        if inRun {
+            if runs[k].count == 1 { heads[k] = entry }
             if entry < next {
                 next = entry
                 nextSource = k
@@ -52,7 +56,8 @@ struct TimerQueue {
         if nextSource < 0 {
             heapPopMin()
         } else {
-            heads[nextSource] = runs[nextSource].removeFirst()
+            let k = nextSource
+            heads[k] = runs.withUnsafeMutableBufferPointer { $0[k].removeFirst() }
         }
         findNext()
         return entry
@@ -105,36 +110,48 @@ struct TimerQueue {
     }
 }
 
-/// A FIFO of deadlines in increasing order: an array consumed from `head`, compacted when it empties
-/// or when the consumed prefix is large, so it allocates only while it grows.
+/// A FIFO of deadlines in increasing order: a ring whose size is a power of two, so taking the first
+/// entry never moves the others (a consumed prefix compacted by moving the rest cost a memmove of the
+/// whole run every thousand entries), and it allocates only while it grows.
 @usableFromInline
 struct TimerRun {
     @usableFromInline var items: [TimerEntry] = []
-    /// Invariant: `head < items.count`, or both are 0.
     @usableFromInline var head = 0
+    @usableFromInline var count = 0
 
     @inlinable init() {}
 
-    @inlinable var isEmpty: Bool { items.isEmpty }
+    @inlinable var isEmpty: Bool { count == 0 }
 
     /// True when `entry` keeps the run sorted.
-    @inlinable func accepts(_ entry: TimerEntry) -> Bool { items.last.map { $0 < entry } ?? true }
+    @inlinable func accepts(_ entry: TimerEntry) -> Bool {
+        count == 0 || items[(head + count - 1) & (items.count - 1)] < entry
+    }
 
-    @inlinable mutating func append(_ entry: TimerEntry) { items.append(entry) }
+    @inlinable mutating func append(_ entry: TimerEntry) {
+        if count == items.count { grow() }
+        let mask = items.count - 1
+        let slot = (head + count) & mask
+        count += 1
+        items.withUnsafeMutableBufferPointer { $0[slot] = entry }
+    }
+
+    @usableFromInline mutating func grow() {
+        var bigger = [TimerEntry](repeating: .none, count: max(16, 2 * items.count))
+        for k in 0 ..< count { bigger[k] = items[(head + k) & (items.count - 1)] }
+        items = bigger
+        head = 0
+    }
 
     /// Drops the first entry and returns the new first one (`TimerEntry.none` when the run is empty).
     @inlinable
     mutating func removeFirst() -> TimerEntry {
-        head += 1
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
+        count -= 1
+        if count == 0 {
             head = 0
             return .none
         }
-        if head >= 1024, head * 2 >= items.count {
-            items.removeSubrange(0 ..< head)
-            head = 0
-        }
+        head = (head + 1) & (items.count - 1)
         return items[head]
     }
 }

@@ -28,13 +28,77 @@ import Testing
         var now: SimTime = 0
         for i in 0 ..< 200 { q.schedule(.hostWake, at: rng.next() % 1000, index: UInt32(i)) }
         var popped = 0
-        while let e = q.pop() {
-            #expect(e.time >= now)
-            now = e.time
+        while q.pop() != nil {
+            #expect(q.time >= now)
+            now = q.time
             popped += 1
             if popped < 5000 { q.schedule(.hostWake, at: now + rng.next() % 1000, index: 0) }
         }
         #expect(popped == 5000 + 199)
+    }
+
+    /// Against a plain model (every pending event in a list, the least (time, scheduling order) first),
+    /// with times near the present, a few wheel turns ahead and far beyond it, events at the present
+    /// itself, and gaps that leave the wheel empty.
+    @Test func wheelAndFarEventsMatchAModelQueue() {
+        var rng = HNATestSupport.SplitMix64(seed: 23)
+        var q = EventQueue(capacity: 16)
+        var model: [(time: SimTime, order: Int, index: UInt32)] = []
+        var order = 0
+        var now: SimTime = 0
+        func delay() -> SimTime {
+            switch rng.next() % 8 {
+            case 0: return 0
+            case 1: return rng.next() % 5_000_000
+            case 2, 3: return rng.next() % SimTime(3 * EventQueue.horizon)
+            default: return rng.next() % 300
+            }
+        }
+        for _ in 0 ..< 50 {
+            let t = delay()
+            q.schedule(.flowStart, at: t, index: UInt32(order))
+            model.append((t, order, UInt32(order)))
+            order += 1
+        }
+        var popped = 0
+        while let e = q.pop() {
+            let m = model.indices.min { a, b in
+                model[a].time != model[b].time ? model[a].time < model[b].time : model[a].order < model[b].order
+            }!
+            #expect(e.index == model[m].index && q.time == model[m].time)
+            if e.index != model[m].index { break }
+            model.remove(at: m)
+            now = q.time
+            popped += 1
+            let more = popped < 20_000 ? Int(rng.next() % 3) : 0
+            for _ in 0 ..< more {
+                let t = now + delay()
+                q.schedule(.flowStart, at: t, index: UInt32(order))
+                model.append((t, order, UInt32(order)))
+                order += 1
+            }
+        }
+        #expect(model.isEmpty && q.isEmpty)
+        #expect(Int(q.processed) == order)
+    }
+
+    @Test func anArrivalCarriesItsPacket() {
+        var q = EventQueue()
+        var p = Packet(src: 3, dst: 9, wireBytes: 1514, flow: 77, payloadBytes: 1400, kind: .data, hash: 0xABCD)
+        p.ect = true
+        q.schedule(.sample, at: 10, index: 1)
+        q.schedule(arrivalOf: p, on: 42, at: 5 + SimTime(EventQueue.horizon))
+        q.schedule(arrivalOf: Packet(src: 1, dst: 2, wireBytes: 80, flow: -1, payloadBytes: 0, kind: .heartbeat, hash: 1),
+                   on: 7, at: 10)
+        #expect(q.pop()?.kind == .sample)
+        let hb = q.pop()!
+        #expect(hb.kind == .arrive && hb.index == 7 && hb.packet.kind == .heartbeat && hb.packet.header == nil)
+        let e = q.pop()!
+        #expect(q.time == 5 + SimTime(EventQueue.horizon))
+        #expect(e.kind == .arrive && e.index == 42)
+        #expect(e.packet.src == 3 && e.packet.dst == 9 && e.packet.flow == 77 && e.packet.hash == 0xABCD)
+        #expect(e.packet.wireBytes == 1514 && e.packet.payloadBytes == 1400 && e.packet.ect && !e.packet.ce)
+        #expect(q.pop() == nil)
     }
 
     @Test func randomIsDeterministicPerSeedAndStream() {

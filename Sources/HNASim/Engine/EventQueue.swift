@@ -1,14 +1,25 @@
-/// The event queue: a 4-ary min-heap of small value events keyed by (time, sequence). The sequence
-/// number is the order of scheduling, so events at the same nanosecond run in the order they were
-/// scheduled and a run is reproducible exactly. A 4-ary heap halves the depth of a binary one and keeps
-/// a node's children in one cache line.
+/// The event queue: a calendar (timing wheel) of one-nanosecond buckets over the next `horizon`
+/// nanoseconds, and a heap for events further out.
+///
+/// Events at the same nanosecond run in the order they were scheduled: a bucket is a FIFO, appended to
+/// in scheduling order, and an event from the far heap (ordered by time, then scheduling order) enters
+/// its bucket when the bucket's time comes into the wheel, before anything can be scheduled directly
+/// into it. So a run is a pure function of its inputs, and the order is exactly (time, scheduling order)
+/// with no wrap-around.
+///
+/// Why a wheel: a fabric of a thousand hosts has tens of events per simulated nanosecond and tens of
+/// thousands pending; a heap's sift-down misses the cache at every level, and a pool of packets reached
+/// by index misses once more per arrival. Here scheduling appends to a bucket a few microseconds ahead,
+/// popping reads a bucket front to back, and an arrival carries its packet descriptor inside the event,
+/// so the loop streams through memory. Buckets are chains of fixed-size chunks from one pool with a
+/// LIFO free list: a chunk just consumed is the next one filled, while it is still in cache.
 
 /// Virtual time in integer nanoseconds.
 public typealias SimTime = UInt64
 
 /// What an event does; the simulator switches on it (no closures or existentials in the loop).
 public enum EventKind: UInt8, Sendable {
-    /// A packet (index into the packet pool) reaches the node recorded in the packet.
+    /// A packet (carried in the event) reaches the far end of the link in `index`.
     case arrive
     /// A host's NIC is free or its pacing/timer deadline has come: ask the host what to send.
     case hostWake
@@ -18,80 +29,313 @@ public enum EventKind: UInt8, Sendable {
     case sample
 }
 
-/// 16 bytes: the time and the scheduling order packed in one key, so the heap compares one word.
+/// One event: what happens and to what. 72 bytes: an arrival carries its packet; the other kinds leave
+/// the packet empty. The time is the bucket's (`EventQueue.time` after `pop`).
 public struct Event: Sendable {
-    /// time << 20 | (sequence mod 2^20): time first, then the order of scheduling. Sequence numbers
-    /// wrap after a million events, so two events at the same nanosecond scheduled a million events apart
-    /// may run out of scheduling order; the order is still a pure function of the run, so runs stay
-    /// reproducible.
-    public var key: UInt64
+    /// The host, flow or (for an arrival) link the event is about.
     public var index: UInt32
     public var kind: EventKind
+    /// The arriving packet (`.arrive` only).
+    public var packet: Packet
 
-    public static let sequenceBits: UInt64 = 20
-    /// The latest time the key can hold (about 4.9 hours).
-    public static let maxTime: SimTime = (1 << (64 - sequenceBits)) - 1
+    /// The latest time an event can be scheduled for (about 4.9 hours); later times are clamped to it, so
+    /// that no time arithmetic in the queue can overflow (nothing in a run lasts that long).
+    public static let maxTime: SimTime = (1 << 44) - 1
 
     @inlinable
-    public init(time: SimTime, sequence: UInt64, kind: EventKind, index: UInt32) {
-        key = time << Self.sequenceBits | (sequence & ((1 << Self.sequenceBits) - 1))
+    public init(kind: EventKind, index: UInt32, packet: Packet) {
         self.kind = kind
         self.index = index
+        self.packet = packet
     }
-
-    @inlinable public var time: SimTime { key >> Self.sequenceBits }
-
-    @inlinable @inline(__always)
-    func precedes(_ other: Event) -> Bool { key < other.key }
 }
 
-public struct EventQueue: Sendable {
-    @usableFromInline var heap: [Event] = []
-    @usableFromInline var nextSequence: UInt64 = 0
+/// Releases the queue's memory. The queue keeps its raw pointers itself (reaching them through a class
+/// would cost an exclusivity check per access); this object only frees them at the end.
+@usableFromInline
+final class EventMemory: @unchecked Sendable {
+    @usableFromInline var pool: UnsafeMutablePointer<Event>
+    @usableFromInline var chunkNext: UnsafeMutablePointer<Int32>
+    @usableFromInline let buckets: UnsafeMutablePointer<EventQueue.Bucket>
+    @usableFromInline let occupied: UnsafeMutablePointer<UInt64>
+
+    @usableFromInline
+    init(chunks: Int, buckets n: Int) {
+        pool = .allocate(capacity: chunks * EventQueue.chunkEvents)
+        chunkNext = .allocate(capacity: chunks)
+        buckets = .allocate(capacity: n)
+        buckets.initialize(repeating: EventQueue.Bucket(), count: n)
+        occupied = .allocate(capacity: n / 64)
+        occupied.initialize(repeating: 0, count: n / 64)
+    }
+
+    deinit {
+        pool.deallocate()
+        chunkNext.deallocate()
+        buckets.deallocate()
+        occupied.deallocate()
+    }
+}
+
+/// The queue shares its memory with its copies: a simulation owns exactly one.
+public struct EventQueue {
+    /// Nanoseconds the wheel covers (a power of two). A packet's next hop is a link delay (1 µs by
+    /// default) plus queueing ahead; HNA keeps queues short, so nearly every event lands in the wheel.
+    public static let horizon = 1 << 14
+    @usableFromInline static let mask = SimTime(horizon - 1)
+    /// Events per chunk.
+    @usableFromInline static let chunkEvents = 8
+
+    @usableFromInline
+    struct Bucket {
+        @usableFromInline var head: Int32 = -1
+        @usableFromInline var tail: Int32 = -1
+        /// Events in the tail chunk (every other chunk of the bucket is full).
+        @usableFromInline var tailCount: Int32 = 0
+        @inlinable init() {}
+    }
+
+    /// An event beyond the wheel, ordered by time and then by scheduling order.
+    @usableFromInline
+    struct Far {
+        @usableFromInline var time: SimTime
+        @usableFromInline var order: UInt64
+        @usableFromInline var event: Event
+
+        @inlinable init(time: SimTime, order: UInt64, event: Event) {
+            self.time = time
+            self.order = order
+            self.event = event
+        }
+
+        @inlinable @inline(__always)
+        func precedes(_ other: Far) -> Bool { time != other.time ? time < other.time : order < other.order }
+    }
+
+    @usableFromInline let memory: EventMemory
+    @usableFromInline var pool: UnsafeMutablePointer<Event>
+    @usableFromInline var chunkNext: UnsafeMutablePointer<Int32>
+    @usableFromInline let buckets: UnsafeMutablePointer<Bucket>
+    @usableFromInline let occupied: UnsafeMutablePointer<UInt64>
+    @usableFromInline var chunkCapacity: Int
+    /// Chunks never used yet start here; freed ones are on the `freeChunk` list.
+    @usableFromInline var unusedChunk: Int32 = 0
+    @usableFromInline var freeChunk: Int32 = -1
+    /// The wheel's time: its buckets hold times `base ..< base + horizon`.
+    @usableFromInline var base: SimTime = 0
+    /// Where `pop` reads in the bucket of `base` (-1: not started).
+    @usableFromInline var readChunk: Int32 = -1
+    @usableFromInline var readIndex: Int32 = 0
+    @usableFromInline var far: [Far] = []
+    @usableFromInline var farOrder: UInt64 = 0
+    @usableFromInline var pending = 0
     /// Events popped so far (the engine's work counter).
     @usableFromInline var processedCount: UInt64 = 0
     public var processed: UInt64 { processedCount }
 
-    public init(capacity: Int = 1024) { heap.reserveCapacity(capacity) }
+    public init(capacity: Int = 1024) {
+        let chunks = max(64, (capacity + Self.chunkEvents - 1) / Self.chunkEvents)
+        memory = EventMemory(chunks: chunks, buckets: Self.horizon)
+        pool = memory.pool
+        chunkNext = memory.chunkNext
+        buckets = memory.buckets
+        occupied = memory.occupied
+        chunkCapacity = chunks
+    }
 
-    @inlinable public var count: Int { heap.count }
-    @inlinable public var isEmpty: Bool { heap.isEmpty }
-    /// Time of the earliest event, if any.
-    @inlinable public var nextTime: SimTime? { heap.first?.time }
+    @inlinable public var count: Int { pending }
+    @inlinable public var isEmpty: Bool { pending == 0 }
+    /// Time of the event `pop` returned last.
+    @inlinable public var time: SimTime { base }
 
-    /// Times beyond `Event.maxTime` are clamped to it (nothing in a run lasts that long).
+    /// Time of the earliest event, if any. Moves the wheel up to it (nothing may be scheduled before it
+    /// afterwards).
+    @inlinable
+    public mutating func nextTime() -> SimTime? {
+        if readChunk >= 0 && hasUnread() { return base }
+        return pending > 0 ? peekAdvance() : nil
+    }
 
+    /// Schedules an event that carries no packet. Times before the current time run at the current
+    /// time, after what is already due then; times after `Event.maxTime` run then.
     @inlinable
     public mutating func schedule(_ kind: EventKind, at time: SimTime, index: UInt32) {
-        let e = Event(time: min(time, Event.maxTime), sequence: nextSequence, kind: kind, index: index)
-        nextSequence &+= 1
-        heap.append(e)
-        siftUp(heap.count - 1)
+        insert(Event(kind: kind, index: index, packet: Packet.none), at: time)
+    }
+
+    /// Schedules the arrival of `packet` at the far end of `link`.
+    @inlinable
+    public mutating func schedule(arrivalOf packet: Packet, on link: Int32, at time: SimTime) {
+        insert(Event(kind: .arrive, index: UInt32(bitPattern: link), packet: packet), at: time)
+    }
+
+    @inlinable
+    mutating func insert(_ e: Event, at requested: SimTime) {
+        pending += 1
+        let t = max(min(requested, Event.maxTime), base)
+        if t - base < SimTime(Self.horizon) {
+            append(e, bucket: Int(t & Self.mask))
+        } else {
+            farPush(Far(time: t, order: farOrder, event: e))
+            farOrder &+= 1
+        }
+    }
+
+    @inlinable @inline(__always)
+    mutating func append(_ e: Event, bucket b: Int) {
+        let bucket = buckets + b
+        var tail = bucket.pointee.tail
+        var n = bucket.pointee.tailCount
+        if tail < 0 || n == Int32(Self.chunkEvents) {
+            let c = takeChunk()
+            chunkNext[Int(c)] = -1
+            if tail < 0 {
+                bucket.pointee.head = c
+                occupied[b >> 6] |= 1 << UInt64(b & 63)
+            } else {
+                chunkNext[Int(tail)] = c
+            }
+            tail = c
+            bucket.pointee.tail = c
+            n = 0
+        }
+        (pool + (Int(tail) * Self.chunkEvents + Int(n))).initialize(to: e)
+        bucket.pointee.tailCount = n + 1
+    }
+
+    @inlinable @inline(__always)
+    mutating func takeChunk() -> Int32 {
+        if freeChunk >= 0 {
+            let c = freeChunk
+            freeChunk = chunkNext[Int(c)]
+            return c
+        }
+        if Int(unusedChunk) == chunkCapacity { grow() }
+        let c = unusedChunk
+        unusedChunk += 1
+        return c
+    }
+
+    @inlinable @inline(__always)
+    mutating func releaseChunk(_ c: Int32) {
+        chunkNext[Int(c)] = freeChunk
+        freeChunk = c
+    }
+
+    @usableFromInline
+    mutating func grow() {
+        let chunks = chunkCapacity * 2
+        let newPool = UnsafeMutablePointer<Event>.allocate(capacity: chunks * Self.chunkEvents)
+        newPool.moveInitialize(from: pool, count: chunkCapacity * Self.chunkEvents)
+        let newNext = UnsafeMutablePointer<Int32>.allocate(capacity: chunks)
+        newNext.moveInitialize(from: chunkNext, count: chunkCapacity)
+        pool.deallocate()
+        chunkNext.deallocate()
+        pool = newPool
+        chunkNext = newNext
+        memory.pool = newPool
+        memory.chunkNext = newNext
+        chunkCapacity = chunks
+    }
+
+    /// True when the bucket of `base` has events `pop` has not returned (`readChunk` must be set).
+    @inlinable @inline(__always)
+    func hasUnread() -> Bool {
+        let bucket = buckets[Int(base & Self.mask)]
+        return readChunk != bucket.tail || readIndex < bucket.tailCount
     }
 
     @inlinable
     public mutating func pop() -> Event? {
-        guard let top = heap.first else { return nil }
-        processedCount &+= 1
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap.withUnsafeMutableBufferPointer { h in
-                Self.siftDown(h, from: 0, moving: last)
+        while true {
+            if readChunk >= 0 {
+                let b = Int(base & Self.mask)
+                let tail = buckets[b].tail
+                let limit = readChunk == tail ? buckets[b].tailCount : Int32(Self.chunkEvents)
+                if readIndex < limit {
+                    let e = pool[Int(readChunk) * Self.chunkEvents + Int(readIndex)]
+                    readIndex += 1
+                    pending -= 1
+                    processedCount &+= 1
+                    return e
+                }
+                let done = readChunk
+                if done != tail {
+                    // On to the bucket's next chunk; the consumed one is reused first.
+                    readChunk = chunkNext[Int(done)]
+                    readIndex = 0
+                    buckets[b].head = readChunk
+                    releaseChunk(done)
+                    continue
+                }
+                releaseChunk(done)
+                buckets[b] = Bucket()
+                occupied[b >> 6] &= ~(1 << UInt64(b & 63))
+                readChunk = -1
             }
+            if pending == 0 { return nil }
+            _ = peekAdvance()
         }
-        return top
+    }
+
+    /// Moves `base` to the earliest pending event's time, brings the far events that come into the
+    /// wheel into their buckets, and starts reading that bucket. The current bucket must be consumed
+    /// (or never started) and an event must be pending.
+    @usableFromInline
+    mutating func peekAdvance() -> SimTime {
+        if readChunk >= 0 {
+            // Started and not consumed: `nextTime` checked there is nothing unread, so nothing is here.
+            let b = Int(base & Self.mask)
+            releaseChunk(readChunk)
+            buckets[b] = Bucket()
+            occupied[b >> 6] &= ~(1 << UInt64(b & 63))
+            readChunk = -1
+        }
+        if let d = nextOccupied() {
+            base += SimTime(d)
+        } else {
+            base = far[0].time
+        }
+        let end = base + SimTime(Self.horizon)
+        while let first = far.first, first.time < end {
+            let f = farPop()
+            append(f.event, bucket: Int(f.time & Self.mask))
+        }
+        let b = Int(base & Self.mask)
+        readChunk = buckets[b].head
+        readIndex = 0
+        return base
+    }
+
+    /// Distance from `base` to the first occupied bucket (at or after it, within the wheel).
+    @inlinable
+    func nextOccupied() -> Int? {
+        let words = Self.horizon / 64
+        let start = Int(base & Self.mask)
+        var w = start >> 6
+        var bits = occupied[w] & (~0 << UInt64(start & 63))
+        for step in 0 ... words {
+            if bits != 0 {
+                let b = w << 6 | bits.trailingZeroBitCount
+                return (b - start) & (Self.horizon - 1)
+            }
+            if step == words { break }
+            w = (w + 1) & (words - 1)
+            bits = occupied[w]
+            if w == start >> 6 { bits &= (1 << UInt64(start & 63)) &- 1 }
+        }
+        return nil
     }
 
     @inlinable
-    mutating func siftUp(_ start: Int) {
-        heap.withUnsafeMutableBufferPointer { h in
-            var i = start
-            let e = h[i]
+    mutating func farPush(_ e: Far) {
+        far.append(e)
+        far.withUnsafeMutableBufferPointer { h in
+            var i = h.count - 1
             while i > 0 {
-                let parent = (i - 1) >> 2
-                let p = h[parent]
-                if !e.precedes(p) { break }
-                h[i] = p
+                let parent = (i - 1) >> 1
+                if !e.precedes(h[parent]) { break }
+                h[i] = h[parent]
                 i = parent
             }
             h[i] = e
@@ -99,25 +343,23 @@ public struct EventQueue: Sendable {
     }
 
     @inlinable
-    static func siftDown(_ h: UnsafeMutableBufferPointer<Event>, from start: Int, moving e: Event) {
-        let n = h.count
-        var i = start
-        while true {
-            let first = 4 * i + 1
-            if first >= n { break }
-            var best = first
-            var bestEvent = h[first]
-            let end = min(first + 4, n)
-            var c = first + 1
-            while c < end {
-                let ce = h[c]
-                if ce.precedes(bestEvent) { best = c; bestEvent = ce }
-                c += 1
+    mutating func farPop() -> Far {
+        let top = far[0]
+        let last = far.removeLast()
+        if far.isEmpty { return top }
+        far.withUnsafeMutableBufferPointer { h in
+            let n = h.count
+            var i = 0
+            while true {
+                var child = 2 * i + 1
+                if child >= n { break }
+                if child + 1 < n, h[child + 1].precedes(h[child]) { child += 1 }
+                if !h[child].precedes(last) { break }
+                h[i] = h[child]
+                i = child
             }
-            if !bestEvent.precedes(e) { break }
-            h[i] = bestEvent
-            i = best
+            h[i] = last
         }
-        h[i] = e
+        return top
     }
 }

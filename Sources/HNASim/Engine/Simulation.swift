@@ -46,10 +46,6 @@ public struct Simulation<Host: SimHost> {
     public private(set) var flows: [Flow] = []
     let hostCount: Int
 
-    // Packet pool: events carry indices.
-    var packets: [Packet] = []
-    var freePackets: [Int32] = []
-
     // Application state per (src, dst): flows waiting, and the queue level to keep.
     var pairHead: [Int32]
     var pairTail: [Int32]
@@ -83,7 +79,6 @@ public struct Simulation<Host: SimHost> {
         rng = SimRandom(seed: scenario.seed, stream: 1)
         workloadRng = SimRandom(seed: scenario.seed, stream: 2)
         metrics = MetricsCollector(scenario: scenario, fabric: fabric)
-        packets.reserveCapacity(1 << 14)
         setUpTraffic()
         queue.schedule(.sample, at: metrics.sampleInterval, index: 0)
         for h in 0 ..< hostCount { scheduleWake(h, host[h].nextDeadline ?? .max) }
@@ -134,14 +129,14 @@ public struct Simulation<Host: SimHost> {
     public mutating func run(progress: ((Double) -> Void)? = nil) {
         let end = scenario.durationNs
         var untilReport = 1 << 18
-        while let t = queue.nextTime, t <= end {
+        while let t = queue.nextTime(), t <= end {
             let e = queue.pop()!
-            now = e.time
+            now = t
             switch e.kind {
-            case .arrive: arrive(Int(e.index))
+            case .arrive: arrive(e.packet, link: Int(e.index))
             case .hostWake:
                 let h = Int(e.index)
-                if wakeAt[h] == e.time {
+                if wakeAt[h] == t {
                     wakeAt[h] = .max
                     host[h].poll(now: now, io: &io)
                     drain(h, polled: true)
@@ -163,42 +158,29 @@ public struct Simulation<Host: SimHost> {
         progress?(1)
     }
 
-    @inline(__always)
-    mutating func allocate(_ p: Packet) -> Int32 {
-        if let i = freePackets.popLast() {
-            packets[Int(i)] = p
-            return i
-        }
-        packets.append(p)
-        return Int32(packets.count - 1)
-    }
-
-    mutating func arrive(_ pi: Int) {
-        let node = Int(packets[pi].node)
-        let link = Int(packets[pi].link)
-        let wire = Int(packets[pi].wireBytes)
+    mutating func arrive(_ packet: Packet, link: Int) {
+        let node = Int(fabric.links[link].to)
+        let wire = Int(packet.wireBytes)
         fabric.links[link].deliveredBytes &+= UInt64(wire)
         if node < hostCount {
-            freePackets.append(Int32(pi))
-            if packets[pi].kind == .data {
-                metrics.received(src: Int(packets[pi].src), dst: node, wireBytes: wire, now: now)
+            if packet.kind == .data {
+                metrics.received(src: Int(packet.src), dst: node, wireBytes: wire, now: now)
             }
-            host[node].receive(packets[pi], now: now, io: &io)
+            host[node].receive(packet, now: now, io: &io)
             drain(node)
             return
         }
-        let result = fabric.forward(switch: node - hostCount, dst: Int(packets[pi].dst), hash: packets[pi].hash,
-                                    bytes: wire, ect: packets[pi].ect, now: now, rng: &rng)
+        let result = fabric.forward(switch: node - hostCount, dst: Int(packet.dst), hash: packet.hash,
+                                    bytes: wire, ect: packet.ect, now: now, rng: &rng)
         switch result {
         case .dropped:
-            freePackets.append(Int32(pi))
             // The NACKs a lost packet carried are lost with it.
-            if let slot = packets[pi].header?.nackSlot, slot >= 0 { _ = io.takeNacks(slot) }
+            let slot = packet.nackSlot
+            if slot >= 0 { _ = io.takeNacks(slot) }
         case let .queued(out, arrival, marked):
-            packets[pi].link = out
-            packets[pi].node = fabric.links[Int(out)].to
-            if marked { packets[pi].ce = true }
-            queue.schedule(.arrive, at: arrival, index: UInt32(pi))
+            var p = packet
+            if marked { p.ce = true }
+            queue.schedule(arrivalOf: p, on: out, at: arrival)
         }
     }
 
@@ -208,17 +190,14 @@ public struct Simulation<Host: SimHost> {
     /// nanosecond later instead (deadlines may be early, never late).
     mutating func drain(_ h: Int, polled: Bool = false) {
         if !io.sends.isEmpty {
-            let firstSwitch = fabric.links[h].to
             var fed = -1
             for i in 0 ..< io.sends.count {
-                io.sends[i].link = Int32(h)
-                io.sends[i].node = firstSwitch
                 let wire = Int(io.sends[i].wireBytes)
                 let dst = Int(io.sends[i].dst)
                 let isData = io.sends[i].kind == .data
                 let (arrival, _) = fabric.transmitFromHost(h, bytes: wire, now: now)
                 metrics.sent(src: h, wireBytes: wire, data: isData)
-                queue.schedule(.arrive, at: arrival, index: UInt32(allocate(io.sends[i])))
+                queue.schedule(arrivalOf: io.sends[i], on: Int32(h), at: arrival)
                 if isData && dst != fed {
                     fed = dst
                     feed(h, dst)

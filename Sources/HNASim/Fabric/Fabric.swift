@@ -1,3 +1,5 @@
+import HNACore
+
 /// The modelled network: directed links with FIFO output queues, switches with one shared buffer each,
 /// and the forwarding rules of the ideal switch and of leaf-spine.
 ///
@@ -31,7 +33,7 @@ public struct Link: Sendable {
     /// Whole nanoseconds at which a time in picoseconds has passed.
     @inline(__always)
     /// (Half a picosecond of slack absorbs floating-point rounding in long sums.)
-    static func ceilNs(_ ps: Double) -> SimTime { SimTime(((ps - 0.5) / 1000).rounded(.up)) }
+    static func ceilNs(_ ps: Double) -> SimTime { ceilToUInt64((ps - 0.5) / 1000) }
 }
 
 public struct SwitchState: Sendable {
@@ -177,8 +179,9 @@ public struct Fabric: Sendable {
 
     public func nicFree(_ h: Int) -> SimTime { Link.ceilNs(links[h].busyUntilPs) }
 
-    /// The output link switch `sw` uses for a packet to `dst`.
-
+    /// The output link switch `sw` uses for a packet to `dst`. Always inlined: a call from `forward`
+    /// would pass the whole fabric (its configuration included) by value, a 242-byte copy per hop.
+    @inline(__always)
     public func route(switch sw: Int, dst: Int, hash: UInt32, rng: inout SimRandom) -> Int {
         let role = switches[sw].role
         let position = Int(switches[sw].position)

@@ -1,3 +1,4 @@
+import HNACore
 import HNAWire
 
 /// A host that sends what it holds at line rate, round robin over destinations, and delivers what it
@@ -53,7 +54,7 @@ public struct PacingHost: SimHost {
         let wire = Int(bytes) + Framing.outerHeaderBytes + Framing.innerEncapsulationBytes
         io.sends.append(Packet(src: Int32(id), dst: Int32(dst), wireBytes: Int32(wire), flow: flow,
                                payloadBytes: bytes, kind: .data, hash: UInt32(truncatingIfNeeded: Int(flow) &* 0x9E37_79B1)))
-        nextSend = now + SimTime((Double(wire) * picosecondsPerByte / 1000).rounded(.up))
+        nextSend = now + ceilToUInt64(Double(wire) * picosecondsPerByte / 1000)
     }
 
     public var nextDeadline: SimTime? { active.isEmpty ? nil : nextSend }

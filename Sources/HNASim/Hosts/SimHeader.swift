@@ -3,30 +3,54 @@ import HNAWire
 /// The HNA header as a packet carries it through the simulated fabric: the same fields as `HNAHeader`,
 /// stored flat so that a packet is plain data (copied with a few moves, no reference counting). The
 /// rare NACK lists ride in a side table of `HostIO` and the header keeps their slot.
+///
+/// 40 bytes, so that a whole packet descriptor fits in one cache line: the per-priority vectors hold
+/// `maxPriorities` entries (the simulator runs one priority; `HNAHost` refuses a configuration with
+/// more than this).
 public struct SimHeader: Sendable {
+    /// Priorities a simulated header can carry.
+    public static let maxPriorities = 4
+
     public var timestamp: UInt32
-    public var queueLengths: SIMD8<UInt16>
-    public var grantedRates: SIMD8<UInt16>
-    public var acks: SIMD8<UInt16>
+    /// Slot of this header's NACKs in `HostIO.nackTable`, -1 for none.
+    public var nackSlot: Int32
+    public var queueLengths: SIMD4<UInt16>
+    public var grantedRates: SIMD4<UInt16>
+    public var acks: SIMD4<UInt16>
     public var sequence: UInt16
+    /// The header's length on the wire.
+    public var encodedLength: Int16
     public var priorityCount: UInt8
     public var priority: UInt8
     public var nextProtocol: UInt8
     public var flags: UInt8
-    /// Slot of this header's NACKs in `HostIO.nackTable`, -1 for none.
-    public var nackSlot: Int32
-    /// The header's length on the wire.
-    public var encodedLength: Int16
 
     @usableFromInline static let hasSequence: UInt8 = 1
     @usableFromInline static let hasAcks: UInt8 = 2
     @usableFromInline static let retransmission: UInt8 = 4
 
+    /// An empty header (the bytes a packet without one keeps in its place).
+    @inlinable
+    init() {
+        timestamp = 0
+        nackSlot = -1
+        queueLengths = SIMD4()
+        grantedRates = SIMD4()
+        acks = SIMD4()
+        sequence = 0
+        encodedLength = 0
+        priorityCount = 0
+        priority = 0
+        nextProtocol = 0
+        flags = 0
+    }
+
     @inlinable
     public init(_ h: HNAHeader, nackSlot: Int32) {
         timestamp = h.timestamp
         let n = h.priorityCount
-        var q = SIMD8<UInt16>(), r = SIMD8<UInt16>(), a = SIMD8<UInt16>()
+        precondition(n <= Self.maxPriorities, "the simulator carries at most \(Self.maxPriorities) priorities")
+        var q = SIMD4<UInt16>(), r = SIMD4<UInt16>(), a = SIMD4<UInt16>()
         for i in 0 ..< n {
             q[i] = h.queueLengths[i]
             r[i] = h.grantedRates[i]
