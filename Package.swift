@@ -98,6 +98,7 @@ let package = Package(
                 "HNABench",
                 "HNASim",
                 "HNADaemon",
+                "HNANode",
                 "HNALab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -147,7 +147,7 @@ struct ConfigReader {
                               required: ["hna"])
         let h = try mapping(top["hna"]!, "hna", allowed: ["name", "underlay", "port", "bandwidthGbps", "txGbps", "rxGbps",
                                                          "priorities", "queueUnitBytes", "rateUnitBytesPerSecond",
-                                                         "burstBytes", "nicBurstBytes", "flowControl", "control", "metrics", "logLevel"],
+                                                         "burstBytes", "nicBurstBytes", "flowControl", "mtu", "control", "metrics", "logLevel"],
                             required: ["name", "underlay"])
         let name = try string(h["name"]!, "hna.name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -177,6 +177,8 @@ struct ConfigReader {
             ?? FlowControlConfig.defaultNICBurstBytes(bandwidth: tx * 1e9 / 8)
         if let problem = fc.validate() { throw fail(top["hna"], "hna: \(problem)") }
         let flowControl = try h["flowControl"].map { n throws(ConfigError) in try bool(n, "hna.flowControl") } ?? true
+        let mtu = try h["mtu"].map { n throws(ConfigError) in try int(n, "hna.mtu", NodeConfiguration.underlayMTURange) }
+            ?? NodeConfiguration.defaultUnderlayMTU
         let control = try h["control"].map { n throws(ConfigError) in try string(n, "hna.control") } ?? "/run/hna/\(name).sock"
         let metrics = try h["metrics"].map { n throws(ConfigError) in try string(n, "hna.metrics") }
         if let m = metrics, let n = h["metrics"], MetricsServer.parseListen(m) == nil {
@@ -281,7 +283,7 @@ struct ConfigReader {
 
         var node = NodeConfiguration(name: name, underlay: underlay, peers: peers, networks: networks, ports: ports,
                                      endpoints: endpoints, flowControl: fc, txBandwidth: tx * 1e9 / 8,
-                                     rxBandwidth: rx * 1e9 / 8, rateLimits: flowControl)
+                                     rxBandwidth: rx * 1e9 / 8, rateLimits: flowControl, underlayMTU: mtu)
         node.flowControl = fc
         if let problem = node.validate() { throw fail(root, problem.message) }
         return DaemonConfiguration(node: node, port: port, controlPath: control, metrics: metrics, logLevel: level)

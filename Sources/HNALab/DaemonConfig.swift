@@ -36,6 +36,7 @@ public struct DaemonConfig: Sendable, Equatable {
         if let rx = rxGbps[host.name] { hna.append(("rxGbps", DaemonConfig.number(rx))) }
         if let u = rateUnitBytesPerSecond { hna.append(("rateUnitBytesPerSecond", String(u))) }
         if let b = burstBytes { hna.append(("burstBytes", String(b))) }
+        if topology.underlayMTU != LabTopology.underlayMTU { hna.append(("mtu", String(topology.underlayMTU))) }
         hna += [("flowControl", flowControl ? "true" : "false"), ("control", host.controlSocket), ("logLevel", logLevel)]
         out += "hna:\n" + hna.map { "  \($0.0): \($0.1)\n" }.joined()
 

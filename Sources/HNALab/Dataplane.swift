@@ -68,6 +68,7 @@ public final class KernelVXLANDataplane: HostDataplane, @unchecked Sendable {
                 try LinkSetup.ip(ns, ["link", "add", vx, "type", "vxlan", "id", String(n.vni),
                                       "local", host.underlay.description, "dstport", String(WellKnownPort.vxlan),
                                       "nolearning"])
+                try LinkSetup.ip(ns, ["link", "set", vx, "mtu", String(topology.vmMTU)])
                 try setup.disableIPv6(vx, in: ns)
                 try setup.attach(vx, toBridge: br, in: ns)
                 try setup.setUp(vx, in: ns)
@@ -83,7 +84,7 @@ public final class KernelVXLANDataplane: HostDataplane, @unchecked Sendable {
             }
             for vm in local {
                 let port = KernelVXLANDataplane.bridgePort(vm)
-                try setup.createVethPair(vm.port, in: ns, peer: port, peerIn: ns, mtu: LabTopology.vmMTU)
+                try setup.createVethPair(vm.port, in: ns, peer: port, peerIn: ns, mtu: topology.vmMTU)
                 try setup.attach(port, toBridge: KernelVXLANDataplane.bridge(vm.network), in: ns)
             }
         }

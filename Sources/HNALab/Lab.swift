@@ -69,11 +69,11 @@ public final class Lab {
         try linux { () throws(LinuxError) in
             try setup.createNamespace(fabric.name)
             try setup.createBridge(LabTopology.fabricBridge, in: fabric)
-            try setup.setMTU(LabTopology.underlayMTU, link: LabTopology.fabricBridge, in: fabric)
+            try setup.setMTU(topology.underlayMTU, link: LabTopology.fabricBridge, in: fabric)
             for host in topology.allHosts {
                 let ns = try setup.createNamespace(host.namespace)
                 try setup.createVethPair(LabTopology.underlayLink, in: ns, peer: host.fabricPort, peerIn: fabric,
-                                         mtu: LabTopology.underlayMTU)
+                                         mtu: topology.underlayMTU)
                 try setup.attach(host.fabricPort, toBridge: LabTopology.fabricBridge, in: fabric)
                 try setup.addAddress("\(host.underlay)/\(LabTopology.underlayPrefixLength)",
                                      to: LabTopology.underlayLink, in: ns)
@@ -92,7 +92,7 @@ public final class Lab {
             try setup.moveLink(vm.port, from: host, to: guest)
             try setup.disableIPv6(vm.port, in: guest)
             try setup.setMAC(vm.mac.description, link: vm.port, in: guest)
-            try setup.setMTU(LabTopology.vmMTU, link: vm.port, in: guest)
+            try setup.setMTU(topology.vmMTU, link: vm.port, in: guest)
             try setup.addAddress("\(vm.ip)/\(LabNetwork.subnetPrefixLength)", to: vm.port, in: guest)
             try setup.setUp(vm.port, in: guest)
             try setup.addRoute("default", via: vm.network.gateway.description, in: guest)

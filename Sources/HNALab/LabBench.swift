@@ -19,16 +19,20 @@ public enum LabBench {
     }
 
     /// Measures every path (`paths` picks from "hna", "kernelVxlan", "veth"); nil figures are left out.
+    /// `underlayMTU` sets the underlay links' MTU on every path (the VMs' is lower by the usual margin):
+    /// 1500 by default, 9000 for a fabric of jumbo frames.
     public static func run(seconds: Double, executable: String, paths: [String] = ["hna", "kernelVxlan", "veth"],
-                           log: (String) -> Void) -> BenchReport {
+                           underlayMTU: Int = LabTopology.underlayMTU, log: (String) -> Void) -> BenchReport {
         var report = BenchReport(name: "hna bench lab: VM → VM between two namespaces (iperf3)")
         report.context = machineContext(executable: executable) + [("seconds per figure", Report.fixed(seconds, 1)),
-                                                                  ("HNA bandwidthGbps", Report.fixed(nicGbps, 0))]
+                                                                  ("HNA bandwidthGbps", Report.fixed(nicGbps, 0)),
+                                                                  ("underlay MTU", String(underlayMTU)),
+                                                                  ("VM MTU", String(LabTopology.vmMTU(underlay: underlayMTU)))]
         var results: [Path] = []
         for key in paths {
             if LabInterrupt.requested { break }
             log("measuring \(key)")
-            results.append(measure(key, seconds: seconds, executable: executable))
+            results.append(measure(key, seconds: seconds, executable: executable, underlayMTU: underlayMTU))
         }
         for p in results {
             if let t = p.tcpGbps { report.add("\(p.key)TcpGbps", t, "Gbit/s", "\(p.label): TCP throughput") }
@@ -50,10 +54,12 @@ public enum LabBench {
         return report
     }
 
-    static func measure(_ key: String, seconds: Double, executable: String) -> Path {
+    static func measure(_ key: String, seconds: Double, executable: String, underlayMTU: Int) -> Path {
         var path = Path(key: key, label: key == "hna" ? "two HNAs" : key == "veth" ? "bare veth" : "two kernel VXLAN devices")
-        let topology: LabTopology
+        var topology: LabTopology
         do { topology = try LabTopology(hosts: 2, vmsPerHost: 1) } catch { path.error = error.description; return path }
+        topology.underlayMTU = underlayMTU
+        topology.vmMTU = LabTopology.vmMTU(underlay: underlayMTU)
         let (a, b) = (topology.vms[0], topology.vms[1])
         // The HNAs are told their NIC is a 100 Gbit/s one (`hna.bandwidthGbps`): a veth has no line rate,
         // and the default of 10 would cap their pacing below what the kernel paths reach here.
@@ -65,7 +71,7 @@ public enum LabBench {
                 // Just the two VMs, wired to each other.
                 try linux { () throws(LinuxError) in
                     let na = try lab.setup.createNamespace(a.namespace), nb = try lab.setup.createNamespace(b.namespace)
-                    try lab.setup.createVethPair(a.port, in: na, peer: "peer", peerIn: nb, mtu: LabTopology.vmMTU)
+                    try lab.setup.createVethPair(a.port, in: na, peer: "peer", peerIn: nb, mtu: topology.vmMTU)
                     try LinkSetup.ip(nb, ["link", "set", "peer", "down"])
                     try LinkSetup.ip(nb, ["link", "set", "peer", "name", b.port])
                     try lab.setup.setUp(b.port, in: nb)

@@ -23,6 +23,12 @@ public struct LabTopology: Sendable, Equatable {
     /// "too big" answer from its HNA or fragmentation on the underlay.
     public static let underlayMTU = 1500
     public static let vmMTU = 1400
+    /// What an underlay MTU leaves the VMs (the same margin as the defaults').
+    public static func vmMTU(underlay: Int) -> Int { underlay - (underlayMTU - vmMTU) }
+
+    /// This lab's MTUs (the defaults above unless a benchmark asks for jumbo frames).
+    public var underlayMTU = LabTopology.underlayMTU
+    public var vmMTU = LabTopology.vmMTU
 
     public var hosts: [LabHost]
     public var networks: [LabNetwork]

@@ -22,6 +22,9 @@ public struct HNANode {
     public private(set) var drops = [UInt64](repeating: 0, count: NodeDropReason.allCases.count)
     /// Times a reload had to replace the controller (its queues and in-flight state were dropped).
     public private(set) var controllerResets: UInt64 = 0
+    /// The controller's priority count, 0 without a controller: what the per-packet paths test, since
+    /// `controller != nil` and `controller!.config` on the optional can copy the whole controller.
+    @usableFromInline var priorities = 0
     /// Buffers the driver should take received packets from and recycle into.
     @inlinable public var pool: PacketPool { router.pool }
 
@@ -92,6 +95,7 @@ public struct HNANode {
             if controller != nil { controllerResets += 1 }
             if newHNA.isEmpty {
                 controller = nil
+                priorities = 0
             } else {
                 let tx = new.rateLimits ? new.txBandwidth : NodeConfiguration.unlimitedBandwidth
                 let rx = new.rateLimits ? new.rxBandwidth : NodeConfiguration.unlimitedBandwidth
@@ -100,6 +104,7 @@ public struct HNANode {
                 let peerRx = new.peers.filter(\.hna).map { p in
                     new.rateLimits ? p.rxBandwidth ?? min(tx, rx) : NodeConfiguration.unlimitedBandwidth
                 }
+                priorities = new.flowControl.priorities
                 controller = FlowController(config: new.flowControl, peerCount: newHNA.count, txBandwidth: tx,
                                             rxBandwidth: rx, peerRxBandwidth: peerRx, now: now)
             }
@@ -148,7 +153,7 @@ public struct HNANode {
             let peer = peersByName[e.peer]!
             let id = n.encapsulation == .vxlan ? n.vni : n.label
             let nh = nextHop(.tunnel(Tunnel(peer: peer.underlay, encapsulation: n.encapsulation, label: id,
-                                            innerDestinationMAC: e.mac)))
+                                            mtu: new.underlayMTU, innerDestinationMAC: e.mac)))
             for a in e.addresses { routes[n.vrf, default: [:]][Self.hostPrefix(a)] = nh }
             bridge[n.vrf, default: [:]][e.mac] = nh
         }
@@ -276,8 +281,9 @@ public struct HNANode {
         report(into: &output)
     }
 
-    /// Gives every buffer in `output` back to the pool and empties it (keeping capacity).
-    public func recycle(_ output: inout NodeOutput) {
+    /// Gives every buffer in `output` back to the pool and empties it (keeping capacity). Mutating only
+    /// so that a driver holding the node in a class property calls it in place instead of on a copy.
+    public mutating func recycle(_ output: inout NodeOutput) {
         for p in output.toInterfaces { pool.recycle(p.buffer) }
         for d in output.toFabric {
             if d.isLent { d.buffer.meta.headerInHeadroom = false } else { pool.recycle(d.buffer) }
@@ -324,7 +330,7 @@ public struct HNANode {
     }
 
     mutating func receiveHNA(_ b: PacketBuffer, peer pi: Int, transport: FabricTransport, now: UInt64, output: inout NodeOutput) {
-        guard let cid = peers[pi].controllerID, controller != nil else {
+        guard let cid = peers[pi].controllerID, priorities > 0 else {
             return drop(b, .hnaFromPlainPeer, output: &output)
         }
         let parsed: (HNAHeader, Int)?
@@ -335,7 +341,7 @@ public struct HNANode {
             parsed = nil
         }
         guard let (header, length) = parsed else { return drop(b, .malformedHNAHeader, output: &output) }
-        guard header.priorityCount == controller!.config.priorities else {
+        guard header.priorityCount == priorities else {
             return drop(b, .priorityMismatch, output: &output)
         }
         if header.sequence != nil {
@@ -391,7 +397,7 @@ public struct HNANode {
         for _ in 0 ..< 2 {
             _ = router.runSlowPath(now: now, output: &routerOutput)
             drainRouter(now: now, output: &output)
-            guard controller != nil else { return report(into: &output) }
+            guard priorities > 0 else { return report(into: &output) }
             controller!.poll(now: now)
             controller!.takeActions(into: &actions)
             fabricBatch.removeAll(keepingCapacity: true)
@@ -441,8 +447,8 @@ public struct HNANode {
         guard let pi = peerByAddress[t.tunnel.peer] else { return drop(b, .tunnelToUnknownPeer, output: &output) }
         let next: HNANextProtocol = t.tunnel.encapsulation == Encapsulation.vxlan ? HNANextProtocol.vxlan : HNANextProtocol.mpls
         let gre = t.tunnel.encapsulation == .mplsOverGRE
-        if let cid = peers[pi].controllerID, controller != nil {
-            let priority = min(Int(t.tunnel.priority), controller!.config.priorities - 1)
+        if let cid = peers[pi].controllerID, priorities > 0 {
+            let priority = min(Int(t.tunnel.priority), priorities - 1)
             let transport: FabricTransport = gre ? .gre : .udp
             let packet = FabricPacket(buffer: b, nextProtocol: next, transport: transport,
                                       sourcePort: gre ? 0 : t.tunnel.sourcePort,

@@ -21,14 +21,23 @@ public struct NodeConfiguration: Sendable, Equatable {
     /// False runs the controller with bandwidths so large that pacing and grants never bind (the
     /// baseline): sequencing, acks and resends stay on.
     public var rateLimits: Bool
+    /// The underlay's IP MTU: the largest outer IP packet a tunnel may send. Inner packets that would not
+    /// fit with the outer headers get ICMP "too big" (or are fragmented) at the router.
+    public var underlayMTU: Int
 
     /// Bandwidth used when `rateLimits` is false: 1 Tbit/s, still encodable in the default rate unit.
     public static let unlimitedBandwidth = 125e9
+    /// Ethernet's standard MTU: the default underlay.
+    public static let defaultUnderlayMTU = 1500
+    /// Underlay MTUs accepted: IPv4's minimum to a 9,000-byte jumbo frame (what a pool buffer holds with
+    /// headroom to spare).
+    public static let underlayMTURange = 576 ... 9000
 
     public init(name: String, underlay: IPAddress, peers: [PeerConfiguration] = [],
                 networks: [NetworkConfiguration] = [], ports: [PortConfiguration] = [],
                 endpoints: [EndpointConfiguration] = [], flowControl: FlowControlConfig = FlowControlConfig(),
-                txBandwidth: Double = 1.25e9, rxBandwidth: Double = 1.25e9, rateLimits: Bool = true) {
+                txBandwidth: Double = 1.25e9, rxBandwidth: Double = 1.25e9, rateLimits: Bool = true,
+                underlayMTU: Int = NodeConfiguration.defaultUnderlayMTU) {
         self.name = name
         self.underlay = underlay
         self.peers = peers
@@ -39,6 +48,7 @@ public struct NodeConfiguration: Sendable, Equatable {
         self.txBandwidth = txBandwidth
         self.rxBandwidth = rxBandwidth
         self.rateLimits = rateLimits
+        self.underlayMTU = underlayMTU
     }
 }
 
@@ -156,6 +166,9 @@ extension NodeConfiguration {
         }
         if let problem = flowControl.validate() { return .init("flow control: \(problem)") }
         if !(txBandwidth > 0 && rxBandwidth > 0) { return .init("bandwidths must be positive") }
+        if !Self.underlayMTURange.contains(underlayMTU) {
+            return .init("underlay MTU \(underlayMTU) outside \(Self.underlayMTURange.lowerBound)-\(Self.underlayMTURange.upperBound)")
+        }
         if peers.contains(where: { $0.rxBandwidth.map { !($0 > 0) } ?? false }) {
             return .init("peer bandwidths must be positive")
         }

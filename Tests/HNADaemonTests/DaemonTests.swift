@@ -194,6 +194,19 @@ struct DaemonTests {
         }
     }
 
+    /// `hna.mtu` is the underlay MTU the tunnels get; out of range is refused at its line.
+    @Test func underlayMTUIsConfigurable() throws {
+        #expect(try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1}", file: "m.yaml").node.underlayMTU == 1500)
+        #expect(try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, mtu: 9000}", file: "m.yaml").node.underlayMTU == 9000)
+        do {
+            _ = try DaemonConfiguration.parse("hna:\n  name: h1\n  underlay: 10.0.0.1\n  mtu: 65000\n", file: "m.yaml")
+            Issue.record("mtu 65000 accepted")
+        } catch {
+            #expect(error.description.hasPrefix("m.yaml:4:"))
+            #expect(error.description.contains("hna.mtu"))
+        }
+    }
+
     /// Peer bandwidths feed the safe rate; bursts default from the bandwidth and can be set.
     @Test func peerBandwidthAndBursts() throws {
         let text = """

@@ -54,9 +54,11 @@ struct Fabric {
         return c
     }
 
-    init(encapsulation: Encapsulation = .vxlan) throws {
-        nodes = [try HNANode(configuration: Self.configuration(0, encapsulation: encapsulation), now: 1_000_000),
-                 try HNANode(configuration: Self.configuration(1, encapsulation: encapsulation), now: 1_000_000)]
+    init(encapsulation: Encapsulation = .vxlan, underlayMTU: Int = NodeConfiguration.defaultUnderlayMTU) throws {
+        var c0 = Self.configuration(0, encapsulation: encapsulation), c1 = Self.configuration(1, encapsulation: encapsulation)
+        c0.underlayMTU = underlayMTU
+        c1.underlayMTU = underlayMTU
+        nodes = [try HNANode(configuration: c0, now: 1_000_000), try HNANode(configuration: c1, now: 1_000_000)]
     }
 
     /// A frame from a VM port of node `i`, then everything that follows until the fabric is quiet.
@@ -192,6 +194,25 @@ struct NodeTests {
         }
         #expect(f.delivered[1].map { Array($0.1.suffix(1)) } == (0 ..< 5).map { [UInt8($0)] })
         #expect(f.delivered[0].map { Array($0.1.suffix(1)) } == (0 ..< 5).map { [UInt8(100 + $0)] })
+    }
+
+    /// A 4,000-byte datagram crosses whole over a jumbo-frame underlay; over the default 1500-byte one
+    /// it cannot (the router fragments it or answers "too big").
+    @Test func underlayMTUDecidesWhatCrossesWhole() throws {
+        let payload = [UInt8](repeating: 0xA5, count: 4000)
+        let frame = Frames.udp(from: Fabric.mac1, to: Fabric.routerMAC, Fabric.vm1, Fabric.vm2, payload: payload)
+        var jumbo = try Fabric(underlayMTU: 9000)
+        jumbo.send(frame, from: 0)
+        #expect(jumbo.delivered[1].count == 1)
+        #expect(jumbo.delivered[1].first.map { $0.1.count == frame.count && Array($0.1.suffix(4000)) == payload } == true)
+        var standard = try Fabric()
+        standard.send(frame, from: 0)
+        #expect(!standard.delivered[1].contains { $0.1.count == frame.count }, "a 4 KB packet in one 1500-byte tunnel packet")
+        #expect(throws: NodeConfigurationError.self) {
+            var c = Fabric.configuration(0)
+            c.underlayMTU = 100_000
+            _ = try HNANode(configuration: c, now: 0)
+        }
     }
 
     @Test func otherVRFsVMIsNotReached() throws {

@@ -2,6 +2,7 @@ import ArgumentParser
 import HNABench
 import Foundation
 import HNALab
+import HNANode
 import HNASim
 
 /// `hna bench …`: every benchmark prints a text table, or with `--json` one JSON object.
@@ -84,9 +85,14 @@ struct BenchLab: ParsableCommand {
     @Option(help: "Seconds per iperf3 run.") var seconds = 5.0
     @Option(parsing: .upToNextOption, help: "Paths to measure: hna, kernelVxlan, veth.")
     var paths = ["hna", "kernelVxlan", "veth"]
+    @Option(help: "Underlay MTU on every path (the VMs' is 100 less): 1500, or 9000 for jumbo frames.")
+    var mtu = LabTopology.underlayMTU
 
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        guard NodeConfiguration.underlayMTURange.contains(mtu) else {
+            throw ValidationError("--mtu must be \(NodeConfiguration.underlayMTURange.lowerBound) to \(NodeConfiguration.underlayMTURange.upperBound)")
+        }
         let known: Set = ["hna", "kernelVxlan", "veth"]
         for p in paths where !known.contains(p) { throw ValidationError("unknown path \(p) (hna, kernelVxlan, veth)") }
     }
@@ -98,7 +104,7 @@ struct BenchLab: ParsableCommand {
             FileHandle.standardError.write(Data("hna bench lab: a lab is up; `hna lab down` first\n".utf8))
             throw ExitCode.failure
         }
-        output.emit(LabBench.run(seconds: seconds, executable: LabRunner.ownExecutable, paths: paths) {
+        output.emit(LabBench.run(seconds: seconds, executable: LabRunner.ownExecutable, paths: paths, underlayMTU: mtu) {
             FileHandle.standardError.write(Data("hna bench lab: \($0)\n".utf8))
         })
     }
