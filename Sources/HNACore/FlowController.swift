@@ -141,6 +141,8 @@ public struct FlowController<Payload: FabricPayload> {
         guard peer >= 0, peer < peerCount, priority >= 0, priority < priorities else {
             return drop(.badDestination)
         }
+        let segments = payload.segmentCount
+        guard segments >= 1, segments <= Self.maxSegments else { return drop(.badPayload) }
         let li = peer * priorities + priority
         let length = payload.wireLength
         if feedback[li].voqBytes + length > config.voqLimitBytes { return drop(.voqFull) }
@@ -226,8 +228,15 @@ public struct FlowController<Payload: FabricPayload> {
     public var resendMemoryUsed: Int { resendBytes }
     public var reorderMemoryUsed: Int { reorderBytes }
 
-    /// Packets sent to `peer` at `priority` and not yet acknowledged.
-    public func inFlight(to peer: Int, priority: Int) -> Int { lanes[peer * priorities + priority].unacked.count }
+    /// Packets (datagrams) sent to `peer` at `priority` and not yet acknowledged.
+    public func inFlight(to peer: Int, priority: Int) -> Int { lanes[peer * priorities + priority].packetsInFlight }
+
+    /// The sequence number the next data packet from `peer` at `priority` must carry to be delivered at
+    /// once: where a train (`FabricPayload.segmentCount` > 1) handed to `receive` must start.
+    public func expectedSequence(from peer: Int, priority: Int) -> UInt16 { lanes[peer * priorities + priority].rcvNext }
+
+    /// The most segments one payload may carry (a train's resend state is a 64-bit mask).
+    public static var maxSegments: Int { 64 }
 
     /// r_ij this HNA, as destination, currently grants source `peer` at `priority` (Eq. 3, bytes/s).
     public func grant(toSource peer: Int, priority: Int) -> Double { grantFor(peer, priority) }
@@ -446,10 +455,10 @@ public struct FlowController<Payload: FabricPayload> {
 
     @inlinable
     mutating func applyAck(_ ack: UInt16, lane li: Int) {
-        let una = lanes[li].unacked.first?.sequence ?? lanes[li].nextSequence
+        let una = lanes[li].una
         let advance = Int(ack &- una)
         if advance == 0 { return }
-        guard advance <= lanes[li].unacked.count else {
+        guard advance <= lanes[li].packetsInFlight else {
             stats.ignoredAcks += 1
             return
         }
@@ -458,8 +467,19 @@ public struct FlowController<Payload: FabricPayload> {
         // one may have waited in the reorder buffer for a resend, which is no property of the path.
         let oldest = lanes[li].unacked[0]
         if oldest.resends == 0 { sampleRoundTrip(now - min(now, oldest.sentAt), peer: li / priorities) }
+        // Whole entries leave as their last segment is acked; an ack inside a train moves `headAcked`.
         var freed = 0
-        for _ in 0 ..< advance { freed += lanes[li].unacked.removeFirst().payload.wireLength }
+        var remaining = advance
+        while remaining > 0 {
+            let left = Int(lanes[li].unacked[0].segments) - Int(lanes[li].headAcked)
+            if remaining < left {
+                lanes[li].headAcked += UInt8(remaining)
+                break
+            }
+            freed += lanes[li].unacked.removeFirst().payload.wireLength
+            lanes[li].headAcked = 0
+            remaining -= left
+        }
         resendBytes -= freed
         feedback[li].unackedBytes -= freed
         if lanes[li].blocked {
@@ -474,19 +494,19 @@ public struct FlowController<Payload: FabricPayload> {
 
     @inlinable
     mutating func applyNack(_ nack: HNANack, lane li: Int) {
-        guard let una = lanes[li].unacked.first?.sequence else { return }
-        let count = lanes[li].unacked.count
+        guard !lanes[li].unacked.isEmpty else { return }
         // A NACK that arrives less than a round trip after the packet went was made before it arrived.
         let guardTime = max(config.nackDelay, peers[li / priorities].srtt)
         var queued = false
         for k in 0 ..< Int(nack.count) {
-            let index = Int((nack.first &+ UInt16(truncatingIfNeeded: k)) &- una)
-            guard index < count else { continue }
-            if lanes[li].unacked[index].queuedForResend || now - lanes[li].unacked[index].sentAt < guardTime {
+            let sequence = nack.first &+ UInt16(truncatingIfNeeded: k)
+            guard let (index, segment) = lanes[li].locate(sequence) else { continue }
+            let bit = UInt64(1) << UInt64(segment)
+            if lanes[li].unacked[index].resendQueued & bit != 0 || now - lanes[li].unacked[index].sentAt < guardTime {
                 continue
             }
-            lanes[li].unacked[index].queuedForResend = true
-            lanes[li].resend.append(lanes[li].unacked[index].sequence)
+            lanes[li].unacked[index].resendQueued |= bit
+            lanes[li].resend.append(sequence)
             stats.resendsRequestedByNack += 1
             queued = true
         }
@@ -506,6 +526,10 @@ public struct FlowController<Payload: FabricPayload> {
             timers.insert(TimerEntry(time: now + config.ackDelay, index: peer, kind: .ack))
         }
         let d = SequenceNumber.distance(from: lanes[li].rcvNext, to: sequence)
+        let segments = payload.segmentCount
+        if _slowPath(segments != 1) {
+            return acceptTrain(payload, segments: segments, distance: d, peer: peer, priority: p)
+        }
         if d < 0 {
             // Already delivered: the sender missed our ack, so ack again at once.
             stats.duplicates += 1
@@ -543,10 +567,48 @@ public struct FlowController<Payload: FabricPayload> {
         reorderBytes += length
     }
 
+    /// A train is delivered whole when it starts at the next expected sequence number; one that lies
+    /// entirely behind it is a duplicate; anything else is refused (`misplacedTrains`) for its sender to
+    /// resend: the reorder buffer holds single packets, and drivers hand over trains only in order.
+    @inlinable
+    mutating func acceptTrain(_ payload: Payload, segments: Int, distance d: Int, peer: Int, priority p: Int) {
+        let li = peer * priorities + p
+        guard segments >= 1, segments <= Self.maxSegments else {
+            stats.badHeaders += 1
+            return
+        }
+        if d + segments <= 0 {
+            stats.duplicates += 1
+            queueControl(peer)
+            return
+        }
+        guard d == 0 else {
+            stats.misplacedTrains += 1
+            return
+        }
+        deliver(payload, peer: peer, priority: p)
+        lanes[li].rcvNext &+= UInt16(segments)
+        // Packets held for sequence numbers inside the train are duplicates now.
+        for _ in 0 ..< min(segments, lanes[li].reorder.count) {
+            if let held = lanes[li].reorder.removeFirst() {
+                lanes[li].reorderCount -= 1
+                reorderBytes -= held.wireLength
+                stats.duplicates += 1
+            }
+        }
+        while let next = lanes[li].reorder.first, let held = next {
+            lanes[li].reorder.removeFirst()
+            lanes[li].reorderCount -= 1
+            reorderBytes -= held.wireLength
+            deliver(held, peer: peer, priority: p)
+            lanes[li].rcvNext &+= 1
+        }
+    }
+
     @inlinable
     mutating func deliver(_ payload: Payload, peer: Int, priority: Int) {
+        stats.delivered += payload.segmentCount
         outbox.append(.deliver(peer: peer, priority: priority, payload: payload))
-        stats.delivered += 1
     }
 
     @inlinable
@@ -604,7 +666,8 @@ public struct FlowController<Payload: FabricPayload> {
             return
         }
         let rto = peers[li / priorities].rto
-        if !oldest.queuedForResend {
+        let headAcked = Int(lanes[li].headAcked)
+        if !oldest.allQueued(from: headAcked) {
             let due = oldest.sentAt + backedOff(rto, oldest.resends)
             if due > now {
                 timers.insert(TimerEntry(time: due, index: li, kind: .resend))
@@ -613,15 +676,22 @@ public struct FlowController<Payload: FabricPayload> {
         }
         var queued = false
         var next = UInt64.max
-        for k in 0 ..< lanes[li].unacked.count where !lanes[li].unacked[k].queuedForResend {
+        for k in 0 ..< lanes[li].unacked.count {
+            let from = k == 0 ? headAcked : 0
+            if lanes[li].unacked[k].allQueued(from: from) { continue }
             let due = lanes[li].unacked[k].sentAt + backedOff(rto, lanes[li].unacked[k].resends)
             if due > now {
                 next = min(next, due)
                 continue
             }
-            lanes[li].unacked[k].queuedForResend = true
-            lanes[li].resend.append(lanes[li].unacked[k].sequence)
-            stats.resendsByTimeout += 1
+            // Every segment not yet acked nor queued goes again (a packet: its one segment).
+            let sequence = lanes[li].unacked[k].sequence
+            for segment in from ..< Int(lanes[li].unacked[k].segments)
+            where lanes[li].unacked[k].resendQueued & (UInt64(1) << UInt64(segment)) == 0 {
+                lanes[li].unacked[k].resendQueued |= UInt64(1) << UInt64(segment)
+                lanes[li].resend.append(sequence &+ UInt16(segment))
+                stats.resendsByTimeout += 1
+            }
             queued = true
         }
         if queued { kick(li) }
@@ -762,18 +832,29 @@ public struct FlowController<Payload: FabricPayload> {
         }
         var cost = 0
         if let sequence = lanes[li].resend.popFirst() {
-            let una = lanes[li].unacked.first?.sequence ?? lanes[li].nextSequence
-            let index = Int(sequence &- una)
-            if index < lanes[li].unacked.count, lanes[li].unacked[index].queuedForResend {
-                lanes[li].unacked[index].queuedForResend = false
+            if let (index, segment) = lanes[li].locate(sequence),
+               lanes[li].unacked[index].resendQueued & (UInt64(1) << UInt64(segment)) != 0 {
+                // A run of queued segments of one train that follow in the resend queue goes as one.
+                var count = 1
+                let segments = Int(lanes[li].unacked[index].segments)
+                while segment + count < segments, let next = lanes[li].resend.first,
+                      next == sequence &+ UInt16(count),
+                      lanes[li].unacked[index].resendQueued & (UInt64(1) << UInt64(segment + count)) != 0 {
+                    lanes[li].resend.removeFirst()
+                    count += 1
+                }
+                let bits = count == 64 ? UInt64.max : (UInt64(1) << UInt64(count)) - 1
+                lanes[li].unacked[index].resendQueued &= ~(bits << UInt64(segment))
                 lanes[li].unacked[index].sentAt = now
                 if lanes[li].unacked[index].resends < .max { lanes[li].unacked[index].resends += 1 }
-                let payload = lanes[li].unacked[index].payload
+                let whole = lanes[li].unacked[index].payload
+                let payload = count == segments ? whole : whole.segments(segment ..< segment + count)
                 cost = emitData(payload, sequence: sequence, peer: peer, priority: p, retransmission: true)
-                stats.retransmissions += 1
+                stats.retransmissions += count
             }
         } else if let head = lanes[li].voq.first {
-            if lanes[li].unacked.count >= config.maxInFlightPackets {
+            let segments = head.segmentCount
+            if lanes[li].packetsInFlight + segments > config.maxInFlightPackets {
                 lanes[li].blocked = true
                 stats.windowStalls += 1
                 return
@@ -789,8 +870,8 @@ public struct FlowController<Payload: FabricPayload> {
             feedback[li].voqBytes -= length
             voqTotalBytes -= length
             let sequence = lanes[li].nextSequence
-            lanes[li].nextSequence &+= 1
-            lanes[li].unacked.append(Unacked(payload: head, sequence: sequence, sentAt: now))
+            lanes[li].nextSequence &+= UInt16(segments)
+            lanes[li].unacked.append(Unacked(payload: head, sequence: sequence, segments: segments, sentAt: now))
             resendBytes += length
             feedback[li].unackedBytes += length
             if !lanes[li].resendArmed {
@@ -807,15 +888,17 @@ public struct FlowController<Payload: FabricPayload> {
         }
     }
 
-    /// Emits a data packet and returns its cost in bytes (payload and HNA header).
+    /// Emits a data packet, or a train's segments (each goes with a copy of the header, numbered from
+    /// `sequence` on), and returns the cost in bytes (payload and HNA headers).
     @inlinable
     mutating func emitData(_ payload: Payload, sequence: UInt16, peer: Int, priority: Int, retransmission: Bool) -> Int {
         let header = makeHeader(to: peer, next: payload.nextProtocol, priority: priority, sequence: sequence,
                                 retransmission: retransmission)
-        let cost = payload.wireLength + header.encodedLength
+        let segments = payload.segmentCount
+        let cost = payload.wireLength + segments * header.encodedLength
         // Moved, not copied, into the action: a copy retains (and later releases) the NACK array.
         outbox.append(.send(peer: peer, header: consume header, payload: payload))
-        stats.dataSent += 1
+        stats.dataSent += segments
         stats.dataBytesSent += cost
         return cost
     }
@@ -993,21 +1076,33 @@ func withScalars<A: SIMDScalar, B: SIMDScalar, C: SIMDScalar, R>(
     }
 }
 
-/// One packet sent and not yet acknowledged.
+/// One packet (or train) sent and not yet acknowledged. A train's segments carry sequence numbers
+/// `sequence ..< sequence + segments`.
 @usableFromInline
 struct Unacked<Payload> {
     @usableFromInline var payload: Payload
-    @usableFromInline var sequence: UInt16
+    /// Bit k: segment k is queued for resending.
+    @usableFromInline var resendQueued: UInt64 = 0
     @usableFromInline var sentAt: UInt64
-    @usableFromInline var queuedForResend = false
+    @usableFromInline var sequence: UInt16
+    @usableFromInline var segments: UInt8
     /// Times this packet was resent: its round trip is ambiguous once it is positive (Karn), and its
     /// timeout doubles with each.
     @usableFromInline var resends: UInt8 = 0
 
-    @inlinable init(payload: Payload, sequence: UInt16, sentAt: UInt64) {
+    @inlinable init(payload: Payload, sequence: UInt16, segments: Int, sentAt: UInt64) {
         self.payload = payload
         self.sequence = sequence
+        self.segments = UInt8(segments)
         self.sentAt = sentAt
+    }
+
+    /// Every segment from `first` on is queued for resending.
+    @inlinable @inline(__always)
+    func allQueued(from first: Int) -> Bool {
+        let all = segments == 64 ? UInt64.max : (UInt64(1) << UInt64(segments)) - 1
+        let wanted = all & ~((UInt64(1) << UInt64(first)) - 1)
+        return resendQueued & wanted == wanted
     }
 }
 
@@ -1047,6 +1142,8 @@ struct Lane<Payload> {
     @usableFromInline var tokens: Double
     @usableFromInline var refilledAt: UInt64
     @usableFromInline var nextSequence: UInt16 = 0
+    /// Segments of the oldest unacked train already acked (0 for packets).
+    @usableFromInline var headAcked: UInt8 = 0
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
     @usableFromInline var resendArmed = false
@@ -1064,6 +1161,33 @@ struct Lane<Payload> {
     }
 
     @inlinable var hasWork: Bool { !resend.isEmpty || !voq.isEmpty }
+
+    /// The oldest sequence number sent and not acked (the next one to send when none is).
+    @inlinable var una: UInt16 {
+        guard let first = unacked.first else { return nextSequence }
+        return first.sequence &+ UInt16(headAcked)
+    }
+
+    /// Datagrams sent and not yet acked.
+    @inlinable var packetsInFlight: Int { Int(nextSequence &- una) }
+
+    /// The unacked entry holding `sequence` and the segment of it (nil when that number is acked or
+    /// was never sent). Packets only: the entry's index is the distance; with trains, a binary search.
+    @inlinable
+    func locate(_ sequence: UInt16) -> (index: Int, segment: Int)? {
+        guard let first = unacked.first?.sequence else { return nil }
+        let d = Int(sequence &- first)
+        let span = Int(nextSequence &- first)
+        guard d < span, d >= Int(headAcked) else { return nil }
+        if span == unacked.count { return (d, 0) }
+        var lo = 0
+        var hi = unacked.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if Int(unacked[mid].sequence &- first) <= d { lo = mid } else { hi = mid - 1 }
+        }
+        return (lo, d - Int(unacked[lo].sequence &- first))
+    }
 
 }
 

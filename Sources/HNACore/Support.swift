@@ -8,6 +8,18 @@ public protocol FabricPayload {
     var wireLength: Int { get }
     /// What the HNA header says follows it.
     var nextProtocol: HNANextProtocol { get }
+    /// Datagrams the payload leaves as, each behind its own HNA header with its own sequence number: 1
+    /// for a packet; up to `FlowController.maxSegments` for a train, a TCP super-frame the driver cuts
+    /// into segments only when it sends, so that the router and the controller handle it once.
+    var segmentCount: Int { get }
+    /// The train's segments `range` alone (a resend of some of its datagrams), with `wireLength` and
+    /// `segmentCount` for just those. Called only with a range inside `0 ..< segmentCount`.
+    func segments(_ range: Range<Int>) -> Self
+}
+
+extension FabricPayload {
+    @inlinable public var segmentCount: Int { 1 }
+    @inlinable public func segments(_ range: Range<Int>) -> Self { self }
 }
 
 /// 16-bit sequence numbers compared by serial-number arithmetic (RFC 1982): valid while the numbers
@@ -31,12 +43,15 @@ public enum IngressDropReason: Int, CaseIterable, Hashable, Sendable, CustomStri
     case memoryFull
     /// The destination peer or the priority is out of range.
     case badDestination
+    /// A payload of no segments, or of more than `FlowController.maxSegments`.
+    case badPayload
 
     public var description: String {
         switch self {
         case .voqFull: return "voq-full"
         case .memoryFull: return "voq-memory-full"
         case .badDestination: return "bad-destination"
+        case .badPayload: return "bad-payload"
         }
     }
 }
@@ -73,6 +88,10 @@ public struct FlowCounters: Hashable, Sendable {
     public var duplicates = 0
     /// Packets refused because the reorder window or memory was full (the sender resends them).
     public var reorderOverflows = 0
+    /// Trains (payloads of several segments) received anywhere but at the next expected sequence
+    /// number: refused whole, and resent by their sender. A driver only hands over a train in order
+    /// (`expectedSequence`) and splits anything else into packets.
+    public var misplacedTrains = 0
     /// Feedback older than feedback already applied (reordered in the fabric), ignored.
     public var staleFeedback = 0
     /// Grants that aged out; the pair fell back to the safe rate.

@@ -130,6 +130,8 @@ public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible
     case voqFull
     case voqMemoryFull
     case badDestination
+    /// A train of no segments or of more than the controller takes (a driver bug, counted not trapped).
+    case badPayload
     /// Not enough headroom or tailroom to add a header or copy a payload.
     case noRoom
     /// A packet the router handed to the agent (receive next hop); the node has no agent yet.
@@ -148,6 +150,7 @@ public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible
         case .voqFull: return "voq-full"
         case .voqMemoryFull: return "voq-memory-full"
         case .badDestination: return "bad-destination"
+        case .badPayload: return "bad-payload"
         case .noRoom: return "no-room"
         case .toAgent: return "to-agent"
         }
@@ -160,6 +163,7 @@ public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible
         case .voqFull: self = .voqFull
         case .memoryFull: self = .voqMemoryFull
         case .badDestination: self = .badDestination
+        case .badPayload: self = .badPayload
         }
     }
 }

@@ -9,9 +9,20 @@ struct TestPacket: FabricPayload {
     var source: Int
     var destination: Int
     var priority: Int
+    /// The first segment's serial; a train's segments have `serial ..< serial + segments`.
     var serial: Int
     var wireLength: Int
+    var segments = 1
     var nextProtocol: HNANextProtocol { .ethernet }
+    var segmentCount: Int { segments }
+
+    func segments(_ range: Range<Int>) -> TestPacket {
+        var p = self
+        p.serial += range.lowerBound
+        p.segments = range.count
+        p.wireLength = wireLength / segments * range.count
+        return p
+    }
 }
 
 /// A deterministic fabric for N controllers: a manual clock, one event queue, and seeded loss,
@@ -62,6 +73,14 @@ struct FakeFabric {
     var ingressDrops = 0
     /// Workload: called at `inject` events; returns packets to enqueue (destination, priority, length).
     var workload: (inout SplitMix64, Int, UInt64) -> [(Int, Int, Int)] = { _, _, _ in [] }
+    /// Segments per enqueued payload (1: packets; more: trains of that many `length`-byte segments).
+    var trainSegments: (inout SplitMix64) -> Int = { _ in 1 }
+    /// Trains: the share whose segments cross the fabric together and reach the receiver as one
+    /// train, as a driver's GRO run does (when they arrive at the expected sequence number; else, or
+    /// with `misplacedTrains` of them anyway, the receiver gets them as single packets or whole).
+    var together = 0.5
+    /// The share of trains handed over whole even when not at the expected sequence number.
+    var misplaced = 0.0
 
     init(nodes count: Int, config: FlowControlConfig, bandwidth: Double, seed: UInt64, impairments: Impairments = .init()) {
         nodes = (0 ..< count).map { _ in
@@ -95,9 +114,11 @@ struct FakeFabric {
     }
 
     mutating func enqueue(node n: Int, to d: Int, priority p: Int, length: Int) {
-        let packet = TestPacket(source: n, destination: d, priority: p, serial: nextSerial[n][d][p], wireLength: length)
+        let segments = trainSegments(&rng)
+        let packet = TestPacket(source: n, destination: d, priority: p, serial: nextSerial[n][d][p],
+                                wireLength: length * segments, segments: segments)
         switch nodes[n].enqueue(packet, to: d, priority: p, now: clock) {
-        case .queued: nextSerial[n][d][p] += 1
+        case .queued: nextSerial[n][d][p] += segments
         case .dropped: ingressDrops += 1
         }
     }
@@ -110,8 +131,19 @@ struct FakeFabric {
             let kind = kinds.removeValue(forKey: e.order)!
             switch kind {
             case let .arrival(from, to, header, payload):
-                if let payload { arrivals[to].append((clock, payload.wireLength + header.encodedLength)) }
-                nodes[to].receive(header, payload: payload, from: from, now: clock)
+                if let payload { arrivals[to].append((clock, payload.wireLength + payload.segments * header.encodedLength)) }
+                if let payload, payload.segments > 1, let first = header.sequence,
+                   nodes[to].expectedSequence(from: from, priority: Int(header.priority)) != first,
+                   Double.random(in: 0 ..< 1, using: &rng) >= misplaced {
+                    // Not in order: the driver splits the run into its packets.
+                    for i in 0 ..< payload.segments {
+                        var h = header
+                        h.sequence = first &+ UInt16(i)
+                        nodes[to].receive(h, payload: payload.segments(i ..< i + 1), from: from, now: clock)
+                    }
+                } else {
+                    nodes[to].receive(header, payload: payload, from: from, now: clock)
+                }
                 afterEvent(to)
             case let .poll(n):
                 guard pollAt[n] == clock else { continue }
@@ -158,6 +190,20 @@ struct FakeFabric {
             return
         }
         if let (a, b, window) = impairments.cut, a == n, b == d, window.contains(clock) { return }
+        if let payload, payload.segments > 1, let first = header.sequence,
+           Double.random(in: 0 ..< 1, using: &rng) >= together {
+            // A train's segments cross the fabric as separate datagrams, each with its own number.
+            for i in 0 ..< payload.segments {
+                var h = parsed
+                h.sequence = first &+ UInt16(i)
+                deliverImpaired(from: n, to: d, header: h, payload: payload.segments(i ..< i + 1))
+            }
+            return
+        }
+        deliverImpaired(from: n, to: d, header: parsed, payload: payload)
+    }
+
+    mutating func deliverImpaired(from n: Int, to d: Int, header parsed: HNAHeader, payload: TestPacket?) {
         if Double.random(in: 0 ..< 1, using: &rng) < impairments.loss { return }
         let copies = Double.random(in: 0 ..< 1, using: &rng) < impairments.duplication ? 2 : 1
         for _ in 0 ..< copies {
@@ -175,7 +221,7 @@ struct FakeFabric {
         if packet.serial != want {
             failures.append("node \(n) got serial \(packet.serial) from \(peer)/\(priority), expected \(want)")
         }
-        expected[n][peer][priority] = packet.serial + 1
+        expected[n][peer][priority] = packet.serial + packet.segments
     }
 
     /// Packets accepted by a VOQ and not yet delivered.
