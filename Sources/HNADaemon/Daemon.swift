@@ -48,6 +48,10 @@ public final class Daemon {
     let rxBatch: PacketBatch
     let txBatch: PacketBatch
     let tapBatch: PacketBatch
+    /// TAP reads with offloads land straight in large pool buffers lent to these slots, so a
+    /// super-frame kept whole is never copied; a slot whose buffer the datapath took gets a fresh one.
+    let tapReadBatch = PacketBatch(capacity: Daemon.batchSize, bufferSize: 64)
+    var tapReadBuffers: [PacketBuffer] = []
     /// Underlay sends straight from the node's buffers: a slot per UDP GSO burst, a piece per datagram.
     let gather = GatherBatch(capacity: Daemon.batchSize, pieceCapacity: Daemon.batchSize * Daemon.gsoMaxSegments)
     var inBuffers: [PacketBuffer] = []
@@ -110,6 +114,12 @@ public final class Daemon {
                            pool: PacketPool(preallocate: 1024), now: EventLoop.now())
         pool = node.pool
         for p in nodeConfig.ports { portByID[p.id] = p.name }
+        if offload {
+            for i in 0 ..< Self.batchSize {
+                tapReadBuffers.append(pool.takeLarge())
+                lendTapSlot(i)
+            }
+        }
     }
 
     /// Port ids are the router's interface ids: kept per name across reloads, new names get new ids.
@@ -214,19 +224,31 @@ public final class Daemon {
 
     // MARK: Datapath
 
+    /// Points TAP read slot `i` at the whole of its (reset) buffer.
+    func lendTapSlot(_ i: Int) {
+        let b = tapReadBuffers[i]
+        b.reset()
+        tapReadBatch.lend(i, to: b.append(b.tailroom)!)
+    }
+
     func readTap(_ id: InterfaceID, now: UInt64) {
         guard !draining, let name = portByID[id], let port = ports[name] else { return }
+        let vnet = port.tap.vnetHeaderSize
+        let batch = vnet > 0 ? tapReadBatch : rxBatch
         let n: Int
-        do { n = try port.tap.read(into: rxBatch) } catch {
+        do { n = try port.tap.read(into: batch, lentSlots: vnet > 0) } catch {
             count("tap-read-errors")
             return
         }
         guard n > 0 else { return }
         inBuffers.removeAll(keepingCapacity: true)
-        let vnet = port.tap.vnetHeaderSize
         for i in 0 ..< n {
             if vnet > 0 {
-                takeOffloaded(UnsafeRawBufferPointer(rxBatch[i]), vnet: vnet, port: id, name: name, now: now)
+                let frame = UnsafeRawBufferPointer(batch[i])
+                if takeOffloaded(frame, vnet: vnet, port: id, name: name, owner: tapReadBuffers[i], now: now) {
+                    tapReadBuffers[i] = pool.takeLarge()
+                }
+                lendTapSlot(i)
             } else {
                 take(UnsafeRawBufferPointer(rxBatch[i]), port: id, name: name, now: now)
             }
@@ -254,19 +276,45 @@ public final class Daemon {
         }
     }
 
-    /// A frame after its virtio-net header: a TSO super-frame is cut into MSS-sized segments, a frame
-    /// whose checksum the VM left to us gets it completed; the datapath only sees finished frames.
-    func takeOffloaded(_ raw: UnsafeRawBufferPointer, vnet: Int, port id: InterfaceID, name: String, now: UInt64) {
+    /// A frame after its virtio-net header: a TSO super-frame stays whole (a train, cut as it leaves)
+    /// or is cut into MSS-sized segments now; a frame whose checksum the VM left to us gets it
+    /// completed. `raw` lies at the start of `owner`'s data: a super-frame kept whole keeps that buffer
+    /// (true: the caller needs a new one), anything else is copied out of it.
+    @discardableResult
+    func takeOffloaded(_ raw: UnsafeRawBufferPointer, vnet: Int, port id: InterfaceID, name: String,
+                       owner: PacketBuffer? = nil, now: UInt64) -> Bool {
         guard raw.count > vnet, let h = try? VirtioNetHeader(parsing: raw) else {
             count("tap-short-frames")
-            return
+            return false
         }
         let frame = raw.tail(from: vnet)
         let gso = h.gsoType & ~VirtioNetHeader.gsoECN
         if gso == VirtioNetHeader.gsoTCPv4 || gso == VirtioNetHeader.gsoTCPv6 {
+            if Self.keepsWhole(frame, gsoSize: Int(h.gsoSize)) {
+                // Whole through the router and the controller: cut only as it leaves (a train).
+                if !captures.isEmpty { capture(port: name, frame, now: now) }
+                countOffload("tso-frames-kept")
+                let b: PacketBuffer
+                if let owner {
+                    b = owner
+                    b.truncate(to: raw.count)
+                    b.trimFront(vnet)
+                } else {
+                    b = pool.takeLarge()
+                    guard b.load(frame) else {
+                        pool.recycle(b)
+                        count("oversized-frames")
+                        return false
+                    }
+                }
+                b.meta.ingressInterface = id
+                b.meta.gsoSize = h.gsoSize
+                inBuffers.append(b)
+                return owner != nil
+            }
             guard let seg = try? TCPOffload.Segmenter(frame: frame, segmentSize: Int(h.gsoSize)) else {
                 count("tso-refused")
-                return
+                return false
             }
             countOffload("tso-frames")
             for s in 0 ..< seg.segmentCount {
@@ -280,11 +328,11 @@ public final class Daemon {
                 inBuffers.append(b)
                 if !captures.isEmpty { capture(port: name, b.readableBytes, now: now) }
             }
-            return
+            return false
         }
         guard gso == VirtioNetHeader.gsoNone else {
             count("gso-type-unsupported")
-            return
+            return false
         }
         take(frame, port: id, name: name, now: now)
         if h.flags & VirtioNetHeader.needsChecksum != 0, let b = inBuffers.last, b.meta.ingressInterface == id {
@@ -294,6 +342,17 @@ public final class Daemon {
                 count("bad-checksum-offload")
             }
         }
+        return false
+    }
+
+    /// A TSO super-frame stays whole (the node cuts it as it sends) when its segments can be rebuilt
+    /// exactly from it: TCP over IPv6, or over IPv4 with DF (a super-frame is never fragmented), and at
+    /// most the segments the controller takes in one payload.
+    static func keepsWhole(_ frame: UnsafeRawBufferPointer, gsoSize: Int) -> Bool {
+        guard gsoSize > 0, let layout = try? TCPOffload.Layout(frame: frame) else { return false }
+        if !layout.isIPv6,
+           frame.u16(at: layout.l3 + IPv4Packet.Field.flagsFragmentOffset) & IPv4Packet.Bits.dontFragment == 0 { return false }
+        return (layout.payloadLength + gsoSize - 1) / gsoSize <= FlowController<FabricPacket>.maxSegments
     }
 
     func readSocket(_ port: UInt16, now: UInt64) {
@@ -318,6 +377,26 @@ public final class Daemon {
             // With GRO one message is a run of datagrams from one sender, all `segment` bytes but the last.
             let message = UnsafeRawBufferPointer(rxBatch[i])
             let segment = rxBatch.segmentSize(i) > 0 ? rxBatch.segmentSize(i) : max(message.count, 1)
+            if segment < message.count {
+                // A run: the node takes it from here whole (it builds trains of what continues a TCP
+                // stream), after the datagrams gathered so far, to keep their order.
+                if !inDatagrams.isEmpty {
+                    node.processFromFabric(inDatagrams, now: now, output: &output)
+                    inDatagrams.removeAll(keepingCapacity: true)
+                }
+                if !captures.isEmpty {
+                    var o = 0
+                    while o < message.count {
+                        capture(fabric: message.slice(o, min(segment, message.count - o)), from: address,
+                                to: node.configuration.underlay, transport: .udp, sourcePort: from.port, port: port, now: now)
+                        o += segment
+                    }
+                }
+                node.processFromFabric(run: message, segmentSize: segment, from: address, sourcePort: from.port, port: port,
+                                       now: now, output: &output)
+                countOffload("gro-runs")
+                continue
+            }
             var offset = 0
             while offset < message.count {
                 let datagram = message.slice(offset, min(segment, message.count - offset))
@@ -381,6 +460,21 @@ public final class Daemon {
                 continue
             }
             for p in output.toInterfaces where p.interface == id {
+                if p.buffer.meta.gsoSize > 0 {
+                    // No virtio-net header to describe a super-frame: its segments, one frame each.
+                    guard let seg = try? TCPOffload.Segmenter(frame: p.buffer.readableBytes,
+                                                               segmentSize: Int(p.buffer.meta.gsoSize)) else {
+                        count("tso-refused")
+                        continue
+                    }
+                    for i in 0 ..< seg.segmentCount {
+                        if k == tapBatch.capacity { writeTapBatch(id, k); k = 0 }
+                        guard let n = seg.write(i, into: tapBatch.room(k)) else { count("oversized-frames"); continue }
+                        tapBatch.setLength(k, n)
+                        k += 1
+                    }
+                    continue
+                }
                 if k == tapBatch.capacity { writeTapBatch(id, k); k = 0 }
                 tapBatch.set(k, bytes: p.buffer.readableBytes)
                 if !captures.isEmpty, let name { capture(port: name, p.buffer.readableBytes, now: now) }
@@ -417,6 +511,29 @@ public final class Daemon {
         for p in output.toInterfaces where p.interface == id {
             let frame = p.buffer.readableBytes
             if !captures.isEmpty, let name { capture(port: name, frame, now: now) }
+            if p.buffer.meta.gsoSize > 0 {
+                // A super-frame (a train received whole, or from a local VM): it goes as it is, with
+                // the virtio-net header that tells the VM's stack its segments and partial checksum.
+                finish()
+                if k == tapBatch.capacity { writeTapBatch(id, k); k = 0; tapBatch.resetAll() }
+                guard let layout = try? TCPOffload.Layout(frame: frame), let room = p.buffer.prepend(vnet) else {
+                    count("oversized-frames")
+                    continue
+                }
+                // The header goes in the buffer's headroom and the slot is lent the buffer: no copy.
+                var h = VirtioNetHeader()
+                h.flags = VirtioNetHeader.needsChecksum
+                h.gsoType = layout.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+                h.headerLength = UInt16(layout.headerLength)
+                h.gsoSize = p.buffer.meta.gsoSize
+                h.checksumStart = UInt16(layout.l4)
+                h.checksumOffset = UInt16(TCPSegment.Field.checksum)
+                h.write(to: room, size: vnet)
+                tapBatch.lend(k, to: p.buffer.bytes, length: p.buffer.length)
+                k += 1
+                countOffload("gso-frames-written")
+                continue
+            }
             if current?.append(frame) == true { continue }
             finish()
             if k == tapBatch.capacity { writeTapBatch(id, k); k = 0; tapBatch.resetAll() }

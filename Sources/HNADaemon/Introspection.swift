@@ -58,6 +58,9 @@ extension Daemon {
                                           "rxBytes": p.counters.rxBytes]
                 if let id = p.controllerID, let ctl = node.controller {
                     row["freshGrant"] = ctl.hasFreshGrant(from: id)
+                    // RFC 6298 state towards the peer, in microseconds (what `ss -i` shows for TCP).
+                    row["srttMicroseconds"] = ctl.smoothedRoundTrip(to: id).map { Double($0) / 1000 } ?? 0
+                    row["rtoMicroseconds"] = Double(ctl.retransmissionTimeout(to: id)) / 1000
                     row["priorities"] = (0 ..< ctl.config.priorities).map { q -> [String: Any] in
                         ["priority": q, "queueBytes": ctl.queuedBytes(to: id, priority: q),
                          "inFlight": ctl.inFlight(to: id, priority: q),
@@ -113,7 +116,10 @@ extension Daemon {
             out["controller"] = ["enqueued": k.enqueued, "dataSent": k.dataSent, "dataBytesSent": k.dataBytesSent,
                                  "retransmissions": k.retransmissions, "heartbeatsSent": k.heartbeatsSent,
                                  "controlSent": k.controlSent, "delivered": k.delivered,
-                                 "windowStalls": k.windowStalls, "staleGrants": k.staleGrants]
+                                 "windowStalls": k.windowStalls, "staleGrants": k.staleGrants,
+                                 "resendsByTimeout": k.resendsByTimeout, "resendsRequestedByNack": k.resendsRequestedByNack,
+                                 "roundTripSamples": k.roundTripSamples, "misplacedTrains": k.misplacedTrains,
+                                 "resendMemoryStalls": k.resendMemoryStalls]
         }
         return out
     }

@@ -181,6 +181,75 @@ extension Daemon {
             senders[j] = .done
             let d = all[j]
             let bytes = d.bytes
+            if let plan = d.gather {
+                // A train cut by reference: each datagram is two pieces (its headers, its payload in
+                // the train), GSO bursts of whole datagrams within the kernel's limits.
+                slotClosed = true
+                let size = d.segmentSize
+                let perSlot = offload ? max(1, min(Self.gsoMaxSegments, Self.gsoMaxBytes / size)) : 1
+                let headers = d.buffer.readableBytes
+                var k = 0
+                while k < plan.count {
+                    let n = min(perSlot, plan.count - k)
+                    if !gather.canStart(pieces: 2 * n) {
+                        sendGather(target)
+                        gather.removeAll()
+                    }
+                    for j in k ..< k + n {
+                        let h = headers.slice(j * plan.headerLength, plan.headerLength)
+                        if j == k {
+                            switch d.address {
+                            case let .v4(a): gather.start(to: .v4(a, port: d.port), h)
+                            case let .v6(a): gather.start(to: .v6(a, port: d.port), h)
+                            }
+                        } else {
+                            gather.append(h)
+                        }
+                        gather.append(plan.payload(j))
+                        if !captures.isEmpty {
+                            // A capture needs the datagram in one piece (a copy, only while capturing).
+                            ([UInt8](h) + [UInt8](plan.payload(j))).withUnsafeBytes {
+                                capture(fabric: $0, from: node.configuration.underlay, to: d.address, transport: d.transport,
+                                        sourcePort: sourcePort, port: d.port, now: now)
+                            }
+                        }
+                    }
+                    if n > 1 { gather.setSegmentSize(size) }
+                    k += n
+                }
+                continue
+            }
+            if d.segmentSize > 0 {
+                // A train the node cut: its own slots, GSO bursts of whole datagrams within the kernel's
+                // limits (or, without offloads, one slot per datagram).
+                slotClosed = true
+                let size = d.segmentSize
+                let perSlot = offload ? max(1, min(Self.gsoMaxSegments, Self.gsoMaxBytes / size)) : 1
+                var at = 0
+                while at < bytes.count {
+                    let n = min(perSlot * size, bytes.count - at)
+                    if !gather.canStart() {
+                        sendGather(target)
+                        gather.removeAll()
+                    }
+                    let chunk = bytes.slice(at, n)
+                    switch d.address {
+                    case let .v4(a): gather.start(to: .v4(a, port: d.port), chunk)
+                    case let .v6(a): gather.start(to: .v6(a, port: d.port), chunk)
+                    }
+                    if n > size { gather.setSegmentSize(size) }
+                    if !captures.isEmpty {
+                        var o = 0
+                        while o < n {
+                            capture(fabric: chunk.slice(o, min(size, n - o)), from: node.configuration.underlay, to: d.address,
+                                    transport: d.transport, sourcePort: sourcePort, port: d.port, now: now)
+                            o += size
+                        }
+                    }
+                    at += n
+                }
+                continue
+            }
             if offload, let a = slotAddress, a == d.address, !slotClosed, bytes.count <= slotSegment,
                slotCount < Self.gsoMaxSegments, slotBytes + bytes.count <= Self.gsoMaxBytes, gather.canExtend {
                 gather.append(bytes)

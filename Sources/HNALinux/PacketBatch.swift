@@ -81,7 +81,23 @@ public final class PacketBatch {
         precondition(i >= 0 && i < capacity, "slot out of range")
         let start = UnsafeMutableRawPointer(messages[i].data!)
         let end = slotBase(i) + headroom + bufferSize
+        precondition(start >= slotBase(i) && start <= end, "slot lent to other memory")
         return UnsafeMutableRawBufferPointer(start: start, count: end - start)
+    }
+
+    /// Points slot `i` at memory outside the batch (a packet buffer): a receive fills `memory`, a send
+    /// takes its first `length` bytes — no copy into or out of the slot. The memory is borrowed until
+    /// the call returns; `reset(i)` gives the slot its own storage back (`room` is only for those).
+    @inlinable
+    public func lend(_ i: Int, to memory: UnsafeMutableRawBufferPointer, length: Int = 0) {
+        precondition(i >= 0 && i < capacity, "slot out of range")
+        precondition(length >= 0 && length <= memory.count && memory.count <= Int(UInt32.max), "bad length")
+        let m = messages + i
+        m.pointee.data = memory.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        m.pointee.capacity = UInt32(memory.count)
+        m.pointee.length = UInt32(length)
+        m.pointee.segment_size = 0
+        m.pointee.flags = 0
     }
 
     /// The length of packet `i`.

@@ -91,10 +91,12 @@ public final class TapDevice {
 
     /// Reads up to `maxCount` (default: the batch's capacity) waiting frames into slots 0..., sets
     /// `batch.count` and returns it; 0 when nothing is waiting.
+    /// With `lentSlots`, the slots keep the memory they were lent (`PacketBatch.lend`): frames land in
+    /// the caller's buffers directly.
     @discardableResult
-    public func read(into batch: PacketBatch, maxCount: Int? = nil) throws(LinuxError) -> Int {
+    public func read(into batch: PacketBatch, maxCount: Int? = nil, lentSlots: Bool = false) throws(LinuxError) -> Int {
         let n = min(maxCount ?? batch.capacity, batch.capacity)
-        batch.prepareReceive(n)
+        if !lentSlots { batch.prepareReceive(n) }
         let r = try LinuxError.check(hna_fd_read_batch(fd, batch.messages, UInt32(n)), subject, "read")
         batch.count = Int(r)
         return Int(r)

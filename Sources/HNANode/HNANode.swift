@@ -34,6 +34,7 @@ public struct HNANode {
     @usableFromInline var routerOutput = RouterOutput()
     @usableFromInline var actions: [HNACore.FlowAction<FabricPacket>] = []
     @usableFromInline var fabricBatch: [PacketBuffer] = []
+    @usableFromInline var runSingles: [FabricDatagram] = []
     /// Buffers lent to the controller for resending; recycled once the controller lets go (acked).
     @usableFromInline var lent: [PacketBuffer] = []
     @usableFromInline var lentScanAt = 256
@@ -269,6 +270,106 @@ public struct HNANode {
         finish(now: now, output: &output)
     }
 
+    /// A run of datagrams from one sender to one UDP port, back to back, all `segmentSize` bytes but the
+    /// last (what UDP GRO hands over), still in the driver's memory: the node copies what it keeps.
+    /// HNA data datagrams that carry consecutive segments of one TCP stream, at the sequence number the
+    /// controller expects next, become one train — a super-frame built while copying (GRO) — that the
+    /// controller delivers and the router forwards once; everything else goes on as single datagrams.
+    public mutating func processFromFabric(run bytes: UnsafeRawBufferPointer, segmentSize: Int, from address: IPAddress,
+                                           sourcePort: UInt16, port: UInt16, now: UInt64, output: inout NodeOutput) {
+        let size = segmentSize > 0 ? segmentSize : max(bytes.count, 1)
+        runSingles.removeAll(keepingCapacity: true)
+        var offset = 0
+        if port == WellKnownPort.hna, traceBudget == 0, priorities > 0, let pi = peerByAddress[address],
+           let cid = peers[pi].controllerID {
+            while offset < bytes.count {
+                let taken = receiveTrain(bytes, at: offset, size: size, peer: pi, controllerID: cid, now: now)
+                if taken > 0 {
+                    offset += taken * size
+                    continue
+                }
+                // Not the start of a train: this datagram on its own, right away, so the controller
+                // sees everything in the order it came.
+                let d = bytes.slice(offset, min(size, bytes.count - offset))
+                offset += size
+                let b = pool.take()
+                guard b.load(d) else {
+                    drop(b, .noRoom, output: &output)
+                    continue
+                }
+                peers[pi].counters.rxPackets &+= 1
+                peers[pi].counters.rxBytes &+= UInt64(d.count)
+                receiveHNA(b, peer: pi, transport: .udp, now: now, output: &output)
+            }
+            return finish(now: now, output: &output)
+        }
+        while offset < bytes.count {
+            let d = bytes.slice(offset, min(size, bytes.count - offset))
+            offset += size
+            let b = pool.take()
+            guard b.load(d) else {
+                drop(b, .noRoom, output: &output)
+                continue
+            }
+            runSingles.append(FabricDatagram(address: address, port: port, buffer: b, sourcePort: sourcePort))
+        }
+        processFromFabric(runSingles, now: now, output: &output)
+        runSingles.removeAll(keepingCapacity: true)
+    }
+
+    /// Builds a train from the datagrams of `run` starting at `offset` and hands it to the controller;
+    /// returns how many datagrams it took (0: none, the first is not the start of a train of two or more).
+    mutating func receiveTrain(_ run: UnsafeRawBufferPointer, at offset: Int, size: Int, peer pi: Int, controllerID cid: Int,
+                               now: UInt64) -> Int {
+        guard offset + size < run.count else { return 0 }
+        let first = run.slice(offset, size)
+        guard let view = try? HNAHeaderView(checking: first), view.hasData, view.priorityCount == priorities,
+              view.nextProtocol == .vxlan || view.nextProtocol == .mpls, let sequence = view.sequence,
+              Int(view.priority) < priorities,
+              sequence == controller!.expectedSequence(from: cid, priority: Int(view.priority)) else { return 0 }
+        let headerLength = view.headerLength
+        let sequenceOffset = view.sequenceOffset
+        let out = pool.takeLarge()
+        guard let room = out.append(out.tailroom),
+              var coalescer = TCPOffload.Coalescer(first: first.tail(from: headerLength), l3: Self.innerL3(view.nextProtocol),
+                                                   into: room, limit: Self.trainLimit) else {
+            pool.recycle(out)
+            return 0
+        }
+        var count = 1
+        var at = offset + size
+        while at < run.count, count < FlowController<FabricPacket>.maxSegments {
+            let next = run.slice(at, min(size, run.count - at))
+            // The same header but for the next sequence number, then the next piece of the stream.
+            guard next.count > headerLength,
+                  next.u16(at: sequenceOffset) == sequence &+ UInt16(count),
+                  TCPOffload.Coalescer.equal(first, next, 0, sequenceOffset),
+                  TCPOffload.Coalescer.equal(first, next, sequenceOffset + 2, headerLength - sequenceOffset - 2),
+                  coalescer.append(next.tail(from: headerLength)) else { break }
+            count += 1
+            at += size
+        }
+        guard count > 1 else {
+            pool.recycle(out)
+            return 0
+        }
+        let frame = coalescer.finish()
+        out.truncate(to: frame.count)
+        out.meta.gsoSize = UInt16(coalescer.segmentSize)
+        let train = FabricPacket(train: out, nextProtocol: view.nextProtocol, transport: .udp,
+                                 framingBytes: FabricPacket.framingBytes(underlay: configuration.underlay),
+                                 headerBytes: coalescer.layout.headerLength, segmentSize: coalescer.segmentSize,
+                                 segmentCount: count)
+        peers[pi].counters.rxPackets &+= UInt64(count)
+        peers[pi].counters.rxBytes &+= UInt64(at - offset)
+        controller!.receive(HNAHeader(view), payload: train, from: cid, now: now)
+        return count
+    }
+
+    /// The largest train the node builds from received datagrams: its outer IPv4 header (written back
+    /// for the router, `toRouter`) must still hold its length in 16 bits, as must an IPv6 payload length.
+    static let trainLimit = 65535 - IPv6Packet.headerLength - UDPDatagram.headerLength
+
     /// Runs the controller's timers and sends what its rates allow.
     public mutating func poll(now: UInt64, output: inout NodeOutput) {
         finish(now: now, output: &output)
@@ -447,6 +548,9 @@ public struct HNANode {
         guard let pi = peerByAddress[t.tunnel.peer] else { return drop(b, .tunnelToUnknownPeer, output: &output) }
         let next: HNANextProtocol = t.tunnel.encapsulation == Encapsulation.vxlan ? HNANextProtocol.vxlan : HNANextProtocol.mpls
         let gre = t.tunnel.encapsulation == .mplsOverGRE
+        if _slowPath(b.meta.gsoSize > 0) {
+            return tunnelTrain(t, next: next, peer: pi, now: now, output: &output)
+        }
         if let cid = peers[pi].controllerID, priorities > 0 {
             let priority = min(Int(t.tunnel.priority), priorities - 1)
             let transport: FabricTransport = gre ? .gre : .udp
@@ -477,6 +581,126 @@ public struct HNANode {
         }
     }
 
+    /// Where the inner IP header starts in a tunnel packet the router built: VXLAN carries the inner
+    /// Ethernet frame, MPLS (over UDP or GRE) the bare IP packet behind one label.
+    @inline(__always)
+    static func innerL3(_ next: HNANextProtocol) -> Int {
+        next == .vxlan ? VXLANPacket.headerLength + EthernetFrame.minimumHeaderLength : MPLSLabelStackEntry.length
+    }
+
+    /// A super-frame from the router: towards an HNA peer it is queued whole, as a train; towards a
+    /// plain peer it is cut into its datagrams at once.
+    mutating func tunnelTrain(_ t: TunnelPacket, next: HNANextProtocol, peer pi: Int, now: UInt64, output: inout NodeOutput) {
+        let b = t.buffer
+        let gre = t.tunnel.encapsulation == .mplsOverGRE
+        let transport: FabricTransport = gre ? .gre : .udp
+        let gso = Int(b.meta.gsoSize)
+        guard let layout = try? TCPOffload.Layout(packet: b.readableBytes, l3: Self.innerL3(next)) else {
+            return drop(b, .badPayload, output: &output)
+        }
+        let count = max(1, (layout.payloadLength + gso - 1) / gso)
+        guard count <= FlowController<FabricPacket>.maxSegments else { return drop(b, .badPayload, output: &output) }
+        let train = FabricPacket(train: b, nextProtocol: next, transport: transport, sourcePort: gre ? 0 : t.tunnel.sourcePort,
+                                 framingBytes: FabricPacket.framingBytes(underlay: configuration.underlay, transport: transport),
+                                 headerBytes: layout.headerLength, segmentSize: gso, segmentCount: count)
+        if let cid = peers[pi].controllerID, priorities > 0 {
+            let priority = min(Int(t.tunnel.priority), priorities - 1)
+            switch controller!.enqueue(train, to: cid, priority: priority, now: now) {
+            case .queued:
+                lent.append(b)
+                if b.meta.trace {
+                    output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "hna-tx",
+                        detail: "hna queue train of \(count) peer \(peers[pi].configuration.name) prio \(priority)"))
+                }
+            case let .dropped(reason):
+                drop(b, NodeDropReason(reason), output: &output)
+            }
+            return
+        }
+        // A plain peer: standard VXLAN / MPLS datagrams, no HNA header.
+        let port = next == .vxlan ? WellKnownPort.vxlan : WellKnownPort.mplsOverUDP
+        cut(train, header: nil, to: pi, port: port, output: &output)
+        pool.recycle(b)
+    }
+
+    /// Cuts segments of a train into datagrams: each is the HNA header (when given; numbered from its
+    /// sequence on) and one segment — tunnel header, inner headers with their lengths, identification,
+    /// sequence number, flags and checksums as the kernel's GSO would write them, and the payload. To
+    /// an HNA peer over UDP by reference (`cutByReference`); to a plain peer back to back in one large
+    /// buffer (one UDP GSO burst); over GRE (no GSO on a raw socket) one buffer each.
+    mutating func cut(_ p: FabricPacket, header: HNAHeader?, to pi: Int, port: UInt16, output: inout NodeOutput) {
+        let address = peers[pi].configuration.underlay
+        let train = p.buffer.readableBytes
+        guard let layout = try? TCPOffload.Layout(packet: train, l3: Self.innerL3(p.nextProtocol)),
+              let segmenter = try? TCPOffload.Segmenter(frame: train, layout: layout, segmentSize: Int(p.segmentSize)) else {
+            drops[NodeDropReason.badPayload.rawValue] &+= 1
+            return
+        }
+        let first = Int(p.firstSegment)
+        let range = first ..< min(first + p.segmentCount, segmenter.segmentCount)
+        if p.transport == .gre {
+            for i in range {
+                let b = pool.take()
+                var h = header
+                h?.sequence = header?.sequence.map { $0 &+ UInt16(i - first) }
+                guard let room = b.append(segmenter.length(of: i)), segmenter.write(i, into: room) != nil,
+                      greOuter(b, to: address, hna: h) else { drop(b, .noRoom, output: &output); continue }
+                peers[pi].counters.txPackets &+= 1
+                peers[pi].counters.txBytes &+= UInt64(b.length)
+                output.toFabric.append(FabricDatagram(address: address, port: 0, buffer: b, transport: .gre))
+            }
+            return
+        }
+        if let header { return cutByReference(p, header: header, segmenter: segmenter, range: range, to: pi, output: &output) }
+        // A plain peer's datagrams: copied back to back (interop traffic; HNA peers' go by reference).
+        let out = pool.takeLarge()
+        var datagram = 0
+        for i in range {
+            guard let room = out.append(segmenter.length(of: i)), let n = segmenter.write(i, into: room) else { break }
+            if datagram == 0 { datagram = n }
+        }
+        peers[pi].counters.txPackets &+= UInt64(range.count)
+        peers[pi].counters.txBytes &+= UInt64(out.length)
+        var d = FabricDatagram(address: address, port: port, buffer: out, sourcePort: p.sourcePort)
+        if range.count > 1 { d.segmentSize = datagram }
+        output.toFabric.append(d)
+    }
+
+    /// HNA datagrams of a train over UDP: only their headers are written (back to back, in a buffer of
+    /// their own); the payloads stay in the train, which the controller keeps anyway, and the driver
+    /// sends each datagram as its headers plus its payload (`FabricDatagram.gather`).
+    mutating func cutByReference(_ p: FabricPacket, header: HNAHeader, segmenter: TCPOffload.Segmenter, range: Range<Int>,
+                                 to pi: Int, output: inout NodeOutput) {
+        let hnaLength = header.encodedLength
+        let stride = hnaLength + segmenter.layout.headerLength
+        let out = range.count * stride <= pool.bufferCapacity - PacketBuffer.defaultHeadroom ? pool.take() : pool.takeLarge()
+        guard let all = out.append(range.count * stride) else { return drop(out, .noRoom, output: &output) }
+        let sequenceOffset = HNAHeaderView.sequenceOffset(priorities: header.priorityCount)
+        header.emit(into: all.slice(0, hnaLength))
+        let first = range.lowerBound
+        for i in range {
+            let h = all.slice((i - first) * stride, stride)
+            if i != first {
+                // Every datagram's header is the first one's with the next sequence number.
+                h.baseAddress!.copyMemory(from: all.baseAddress!, byteCount: hnaLength)
+                h.setU16(header.sequence! &+ UInt16(i - first), at: sequenceOffset)
+            }
+            _ = segmenter.writeHeaders(i, into: h.slice(hnaLength, stride - hnaLength))
+        }
+        let payloadStart = segmenter.layout.headerLength + first * segmenter.segmentSize
+        let plan = GatherPlan(train: p.buffer, payloadStart: payloadStart, payloadSize: segmenter.segmentSize,
+                              payloadEnd: segmenter.layout.headerLength + segmenter.layout.payloadLength,
+                              headerLength: stride, count: range.count)
+        let bytes = range.count * stride + p.payloadBytes(range)
+        peers[pi].counters.txPackets &+= UInt64(range.count)
+        peers[pi].counters.txBytes &+= UInt64(bytes)
+        var d = FabricDatagram(address: peers[pi].configuration.underlay, port: WellKnownPort.hna, buffer: out,
+                               sourcePort: p.sourcePort)
+        d.segmentSize = stride + segmenter.segmentSize
+        d.gather = plan
+        output.toFabric.append(d)
+    }
+
     /// A controller `.send`: the HNA header, then (for data) the tunnel packet, which the controller
     /// keeps for resending — so the header is written into the packet's headroom and the datagram lent
     /// to the driver (`FabricDatagram.isLent`), or, when the headroom is taken, the packet is copied
@@ -484,6 +708,10 @@ public struct HNANode {
     /// by `OuterHeader`; heartbeats and standalone acks always go to UDP port 6650.
     mutating func send(_ header: HNAHeader, _ payload: FabricPacket?, to cid: Int, output: inout NodeOutput) {
         let pi = peerByControllerID[cid]
+        if let payload, payload.isTrain {
+            traceSend(header, payload, to: pi, output: &output)
+            return cut(payload, header: header, to: pi, port: WellKnownPort.hna, output: &output)
+        }
         if let payload, payload.transport == .gre {
             let b = pool.take()
             guard b.append(contentsOf: payload.buffer.readableBytes),

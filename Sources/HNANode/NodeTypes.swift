@@ -4,6 +4,11 @@ import HNAWire
 
 /// A tunnel packet inside the communications controller: the buffer starts at the tunnel header
 /// (VXLAN or MPLS). The controller keeps it for resending until acked and never touches the bytes.
+///
+/// A **train** is a TCP super-frame behind its tunnel header (`buffer.meta.gsoSize` > 0): the router
+/// and the controller handle it once, and the node cuts it into one datagram per segment — each with
+/// its own HNA header and sequence number — only as it sends (`HNANode.send`). A resend of some of its
+/// datagrams is a slice (`firstSegment`, `segmentCount`) of the same buffer.
 public struct FabricPacket: FabricPayload {
     public let buffer: PacketBuffer
     public let nextProtocol: HNANextProtocol
@@ -15,6 +20,14 @@ public struct FabricPacket: FabricPayload {
     /// fabric carries and the controller must pace like the rest: without them a receiver granting 90 %
     /// of a port would be sent about 93 % of it.
     public let framingBytes: Int
+    /// A train: the bytes every segment repeats (tunnel header to the end of the TCP header); 0 for a
+    /// packet.
+    public let trainHeaderBytes: UInt16
+    /// A train: the TCP payload bytes of each segment (the last may be shorter).
+    public let segmentSize: UInt16
+    /// The slice of the train this payload stands for.
+    public let firstSegment: UInt8
+    @usableFromInline let segments: UInt8
 
     @inlinable public init(buffer: PacketBuffer, nextProtocol: HNANextProtocol, transport: FabricTransport = .udp,
                            sourcePort: UInt16 = 0, framingBytes: Int = 0) {
@@ -23,6 +36,37 @@ public struct FabricPacket: FabricPayload {
         self.transport = transport
         self.sourcePort = sourcePort
         self.framingBytes = framingBytes
+        trainHeaderBytes = 0
+        segmentSize = 0
+        firstSegment = 0
+        segments = 1
+    }
+
+    /// A train of `segmentCount` segments of `segmentSize` payload bytes behind `headerBytes` of headers.
+    @inlinable public init(train buffer: PacketBuffer, nextProtocol: HNANextProtocol, transport: FabricTransport = .udp,
+                           sourcePort: UInt16 = 0, framingBytes: Int = 0, headerBytes: Int, segmentSize: Int,
+                           segmentCount: Int) {
+        self.buffer = buffer
+        self.nextProtocol = nextProtocol
+        self.transport = transport
+        self.sourcePort = sourcePort
+        self.framingBytes = framingBytes
+        trainHeaderBytes = UInt16(headerBytes)
+        self.segmentSize = UInt16(segmentSize)
+        firstSegment = 0
+        segments = UInt8(segmentCount)
+    }
+
+    @inlinable init(slice of: FabricPacket, _ range: Range<Int>) {
+        buffer = of.buffer
+        nextProtocol = of.nextProtocol
+        transport = of.transport
+        sourcePort = of.sourcePort
+        framingBytes = of.framingBytes
+        trainHeaderBytes = of.trainHeaderBytes
+        segmentSize = of.segmentSize
+        firstSegment = of.firstSegment + UInt8(range.lowerBound)
+        segments = UInt8(range.count)
     }
 
     /// Ethernet, IPv4 or IPv6, and UDP or GRE: the framing of an HNA packet on the underlay.
@@ -33,7 +77,24 @@ public struct FabricPacket: FabricPayload {
         return EthernetFrame.minimumHeaderLength + ip + tunnel
     }
 
-    @inlinable public var wireLength: Int { buffer.length + framingBytes }
+    @inlinable public var isTrain: Bool { segmentSize != 0 }
+
+    @inlinable public var segmentCount: Int { Int(segments) }
+
+    @inlinable public func segments(_ range: Range<Int>) -> FabricPacket { FabricPacket(slice: self, range) }
+
+    /// TCP payload bytes of segments `range` of the whole train.
+    @inlinable func payloadBytes(_ range: Range<Int>) -> Int {
+        let total = buffer.length - Int(trainHeaderBytes)
+        let size = Int(segmentSize)
+        return Swift.min(range.upperBound * size, total) - Swift.min(range.lowerBound * size, total)
+    }
+
+    @inlinable public var wireLength: Int {
+        guard isTrain else { return buffer.length + framingBytes }
+        let first = Int(firstSegment), count = Int(segments)
+        return count * (Int(trainHeaderBytes) + framingBytes) + payloadBytes(first ..< first + count)
+    }
 }
 
 /// How a fabric datagram crosses the underlay. The kernel writes and strips the outer IP header either
@@ -65,6 +126,14 @@ public struct FabricDatagram {
     /// Outbound: the controller still holds `buffer` (for resending), so the driver must not recycle it
     /// (`HNANode.recycle` knows).
     public var isLent: Bool
+    /// Several datagrams back to back, all of this many bytes but the last (which may be shorter), as
+    /// UDP GSO sends them and UDP GRO receives them. 0: `buffer` is one datagram.
+    public var segmentSize: Int = 0
+    /// Outbound: a train cut by reference. Datagram k is `buffer`'s bytes
+    /// `k·gather.headerLength ..< (k+1)·gather.headerLength` (its headers, HNA header first) followed by
+    /// segment k's payload where it lies in the train (`gather.payload(k)`), for a driver that sends
+    /// from a gather list; `segmentSize` is the size of every datagram but the last.
+    public var gather: GatherPlan?
 
     @inlinable public init(address: IPAddress, port: UInt16, buffer: PacketBuffer, transport: FabricTransport = .udp,
                            sourcePort: UInt16 = 0, headerLength: Int = 0, isLent: Bool = false) {
@@ -83,6 +152,25 @@ public struct FabricDatagram {
         let data = buffer.readableBytes
         guard headerLength > 0, let base = data.baseAddress else { return data }
         return UnsafeRawBufferPointer(start: base - headerLength, count: data.count + headerLength)
+    }
+}
+
+/// The datagrams of a train the node cut without copying its payload (`FabricDatagram.gather`). The
+/// train's buffer stays alive while the plan does (the controller keeps it for resending anyway).
+public struct GatherPlan {
+    /// The train: TCP payload of segment k at `payloadStart + k·payloadSize`, the last one shorter.
+    public let train: PacketBuffer
+    public let payloadStart: Int
+    public let payloadSize: Int
+    public let payloadEnd: Int
+    /// Bytes of headers in front of each payload (every datagram's the same).
+    public let headerLength: Int
+    public let count: Int
+
+    /// Segment k's payload bytes.
+    @inlinable public func payload(_ k: Int) -> UnsafeRawBufferPointer {
+        let start = payloadStart + k * payloadSize
+        return train.readableBytes.slice(start, Swift.min(payloadSize, payloadEnd - start))
     }
 }
 

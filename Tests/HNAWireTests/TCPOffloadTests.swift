@@ -70,6 +70,27 @@ struct TCPOffloadTests {
         }
     }
 
+    /// The gather form (headers written apart, payload left where it lies) makes the very bytes the
+    /// copying form does, also for a super-frame behind a tunnel header (a prefix the layout skips).
+    @Test(arguments: [false, true])
+    func headersAlonePlusPayloadEqualWholeSegments(ipv6: Bool) throws {
+        var rng = SplitMix64(seed: 0x6A7E)
+        let prefix = rng.bytes(8)
+        let frame = prefix + Self.frame(ipv6: ipv6, payload: rng.bytes(7_001), sequence: 12345, flags: [.ack, .psh])
+        let whole = try Self.segment(Array(frame.dropFirst(8)), mss: 1000).map { prefix + $0 }
+        try frame.withUnsafeBytes { raw in
+            let layout = try TCPOffload.Layout(packet: raw, l3: 8 + 14)
+            let s = try TCPOffload.Segmenter(frame: raw, layout: layout, segmentSize: 1000)
+            #expect(s.segmentCount == whole.count)
+            for i in 0 ..< s.segmentCount {
+                var headers = [UInt8](repeating: 0, count: layout.headerLength)
+                let n = headers.withUnsafeMutableBytes { s.writeHeaders(i, into: $0) }
+                #expect(n == layout.headerLength)
+                #expect(headers + Array(s.payload(of: i)) == whole[i], "segment \(i)")
+            }
+        }
+    }
+
     @Test(arguments: [false, true])
     func segmentsParseWithValidChecksumsAndSequenceNumbers(ipv6: Bool) throws {
         var rng = SplitMix64(seed: 0x7550)

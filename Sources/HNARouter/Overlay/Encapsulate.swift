@@ -29,7 +29,14 @@ extension Router {
         // The largest inner IP packet the tunnel carries without fragmenting the outer one.
         let ipLimit = tunnel.mtu - tunnel.outerOverhead(hnaAllowance: configuration.hnaHeaderAllowance)
             - tunnel.tunnelHeaderLength - (ethernet ? EthernetFrame.minimumHeaderLength : 0)
-        let ipLength = b.length - s.l3
+        var ipLength = b.length - s.l3
+        if _slowPath(b.meta.gsoSize > 0) {
+            // A super-frame leaves as segments: each must fit, not the whole.
+            guard let layout = try? TCPOffload.Layout(packet: b.readableBytes, l3: s.l3) else {
+                return drop(b, &s, .malformedPacket, output: &output)
+            }
+            ipLength = layout.headerLength - s.l3 + min(Int(b.meta.gsoSize), layout.payloadLength)
+        }
         if _slowPath(ipLength > ipLimit) {
             return tooBig(b, &s, nextHop: nextHop, tunnel: tunnel, ipLimit: ipLimit, output: &output)
         }

@@ -13,7 +13,8 @@ extension Router {
     mutating func tooBig(_ b: PacketBuffer, _ s: inout PacketState, nextHop: NextHopID, tunnel: Tunnel, ipLimit: Int,
                          output: inout RouterOutput) {
         let ip = b.readableBytes.tail(from: s.l3)
-        if !s.isIPv6, ip.u16(at: IPv4Packet.Field.flagsFragmentOffset) & IPv4Packet.Bits.dontFragment == 0,
+        // A super-frame is never fragmented (its checksum is partial): its sender is told the MTU.
+        if !s.isIPv6, b.meta.gsoSize == 0, ip.u16(at: IPv4Packet.Field.flagsFragmentOffset) & IPv4Packet.Bits.dontFragment == 0,
            ipLimit >= IPv4Packet.maximumHeaderLength + 8 {
             return fragment(b, &s, nextHop: nextHop, tunnel: tunnel, ipLimit: ipLimit, output: &output)
         }

@@ -159,7 +159,11 @@ public struct HNAHeaderView {
     @inlinable public func grantedRate(_ priority: Int) -> UInt16 { bytes.u16(at: ratesOffset + 2 * priority) }
 
     @inlinable var ratesOffset: Int { Field.queueLengths + 2 * priorityCount }
-    @inlinable var sequenceOffset: Int { ratesOffset + 2 * priorityCount }
+    @inlinable public var sequenceOffset: Int { Self.sequenceOffset(priorities: priorityCount) }
+
+    /// Where the sequence number sits in a data header for `priorities` priorities: a train's datagrams
+    /// carry copies of one header that differ only there.
+    @inlinable public static func sequenceOffset(priorities: Int) -> Int { Field.queueLengths + 4 * priorities }
     @inlinable var acksOffset: Int { sequenceOffset + (hasData ? 2 : 0) }
     @inlinable var nacksOffset: Int { acksOffset + (hasAcks ? 2 * priorityCount : 0) }
 

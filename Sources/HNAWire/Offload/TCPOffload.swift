@@ -26,17 +26,30 @@ public enum TCPOffload {
             guard eth.headerLength == EthernetFrame.minimumHeaderLength else {
                 throw .unsupported(header: "tcp-offload", reason: "VLAN-tagged frame")
             }
-            l3 = eth.headerLength
+            guard eth.etherType == .ipv4 || eth.etherType == .ipv6 else {
+                throw .unsupported(header: "tcp-offload", reason: "not IP")
+            }
+            try self.init(packet: frame, l3: eth.headerLength)
+        }
+
+        /// Locates the headers of the IP packet at `l3`, the bytes before it being headers that every
+        /// segment repeats as they are (Ethernet; a tunnel header and the inner Ethernet header; an MPLS
+        /// label). The IP version comes from the packet's first nibble.
+        @inlinable
+        public init(packet frame: UnsafeRawBufferPointer, l3: Int) throws(WireError) {
+            guard l3 >= 0, l3 < frame.count else { throw .truncated(header: "tcp-offload", needed: l3 + 1, available: frame.count) }
+            self.l3 = l3
             let ipBytes = frame.tail(from: l3)
             let ipEnd: Int
-            if eth.etherType == .ipv4 {
+            let version = ipBytes.u8(at: 0) >> 4
+            if version == IPv4Packet.version {
                 let ip = try IPv4Packet(checking: ipBytes)
                 guard !ip.isFragment else { throw .unsupported(header: "tcp-offload", reason: "IPv4 fragment") }
                 guard ip.protocol == .tcp else { throw .unsupported(header: "tcp-offload", reason: "not TCP") }
                 l4 = l3 + ip.headerLength
                 ipEnd = l3 + ip.totalLength
                 isIPv6 = false
-            } else if eth.etherType == .ipv6 {
+            } else if version == IPv6Packet.version {
                 let ip = try IPv6Packet(checking: ipBytes)
                 guard ip.nextHeader == .tcp else {
                     throw .unsupported(header: "tcp-offload", reason: "IPv6 extension headers or not TCP")
@@ -98,8 +111,15 @@ public enum TCPOffload {
         /// Checks the frame's headers. `segmentSize` is the MSS the sender asked for (virtio gso_size).
         @inlinable
         public init(frame: UnsafeRawBufferPointer, segmentSize: Int) throws(WireError) {
+            try self.init(frame: frame, layout: Layout(frame: frame), segmentSize: segmentSize)
+        }
+
+        /// A super-frame whose headers `layout` located (one that starts with something other than
+        /// Ethernet: `Layout(packet:l3:)`).
+        @inlinable
+        public init(frame: UnsafeRawBufferPointer, layout: Layout, segmentSize: Int) throws(WireError) {
             guard segmentSize > 0 else { throw .malformed(header: "tcp-offload", reason: "segment size 0") }
-            layout = try Layout(frame: frame)
+            self.layout = layout
             self.frame = frame
             self.segmentSize = segmentSize
             segmentCount = max(1, (layout.payloadLength + segmentSize - 1) / segmentSize)
@@ -143,10 +163,38 @@ public enum TCPOffload {
             let n = length(of: i)
             guard out.count >= n, let dst = out.baseAddress, let src = frame.baseAddress else { return nil }
             let h = layout.headerLength
-            let payload = n - h
             dst.copyMemory(from: src, byteCount: h)
-            (dst + h).copyMemory(from: src + h + i * segmentSize, byteCount: payload)
-            let seg = UnsafeMutableRawBufferPointer(start: dst, count: n)
+            (dst + h).copyMemory(from: src + h + i * segmentSize, byteCount: n - h)
+            finishHeaders(i, UnsafeMutableRawBufferPointer(start: dst, count: h), payload: UnsafeRawBufferPointer(start: dst + h, count: n - h))
+            return n
+        }
+
+        /// Segment `i`'s payload, where it lies in the super-frame.
+        @inlinable
+        public func payload(of i: Int) -> UnsafeRawBufferPointer {
+            precondition(i >= 0 && i < segmentCount, "segment out of range")
+            return frame.slice(layout.headerLength + i * segmentSize, length(of: i) - layout.headerLength)
+        }
+
+        /// Writes only the headers of segment `i` (`layout.headerLength` bytes, checksums included) at the
+        /// start of `out`: with `payload(of:)` right behind them they make the segment, so a driver can
+        /// send both from where they lie (a gather list) instead of copying the payload. Nil when `out`
+        /// is too small.
+        @inlinable
+        public func writeHeaders(_ i: Int, into out: UnsafeMutableRawBufferPointer) -> Int? {
+            precondition(i >= 0 && i < segmentCount, "segment out of range")
+            let h = layout.headerLength
+            guard out.count >= h, let dst = out.baseAddress, let src = frame.baseAddress else { return nil }
+            dst.copyMemory(from: src, byteCount: h)
+            finishHeaders(i, UnsafeMutableRawBufferPointer(start: dst, count: h), payload: payload(of: i))
+            return h
+        }
+
+        /// Turns the super-frame's headers copied to `headers` into segment `i`'s, whose payload is
+        /// `payload`: lengths, IPv4 identification and checksum, TCP sequence, flags and checksum.
+        @inlinable
+        func finishHeaders(_ i: Int, _ seg: UnsafeMutableRawBufferPointer, payload: UnsafeRawBufferPointer) {
+            let n = seg.count + payload.count
             let ip = UnsafeMutableRawBufferPointer(rebasing: seg[layout.l3...])
             let tcpLength = n - layout.l4
             if layout.isIPv6 {
@@ -165,10 +213,12 @@ public enum TCPOffload {
             if i != segmentCount - 1 { f &= ~(TCPFlags.fin.rawValue | TCPFlags.psh.rawValue) }
             if i != 0 { f &= ~TCPFlags.cwr.rawValue }
             tcp.setU16(f, at: TCPSegment.Field.dataOffsetAndFlags)
-            var pseudo = pseudoHeaderSum
-            pseudo.add(UInt16(truncatingIfNeeded: tcpLength))
-            pseudo.fill(tcp, fieldOffset: TCPSegment.Field.checksum)
-            return n
+            var sum = pseudoHeaderSum
+            sum.add(UInt16(truncatingIfNeeded: tcpLength))
+            tcp.setU16(0, at: TCPSegment.Field.checksum)
+            sum.add(UnsafeRawBufferPointer(tcp))
+            sum.add(payload)
+            tcp.setU16(sum.checksum, at: TCPSegment.Field.checksum)
         }
     }
 
@@ -213,15 +263,20 @@ public enum TCPOffload {
         public static let maximumLength = 65535
 
         /// Starts a super-frame with `first` copied to the start of `out`. Nil when `first` cannot be
-        /// coalesced (not TCP, flags other than ACK/PSH, no payload) or does not fit.
-        public init?(first: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
-            guard let layout = try? Layout(frame: first), layout.payloadLength > 0 else { return nil }
+        /// coalesced (not TCP, flags other than ACK/PSH, no payload) or does not fit. With `l3`, the IP
+        /// packet starts there (after a tunnel header, say) instead of after an Ethernet header.
+        /// `limit` caps the super-frame's length (from its first byte).
+        public init?(first: UnsafeRawBufferPointer, l3: Int? = nil, into out: UnsafeMutableRawBufferPointer,
+                     limit: Int = Coalescer.maximumLength) {
+            let parsed: Layout?
+            if let l3 { parsed = try? Layout(packet: first, l3: l3) } else { parsed = try? Layout(frame: first) }
+            guard let layout = parsed, layout.payloadLength > 0 else { return nil }
             let f = first.u16(at: layout.l4 + TCPSegment.Field.dataOffsetAndFlags) & TCPFlags.mask
             guard f & ~(TCPFlags.ack.rawValue | TCPFlags.psh.rawValue) == 0, f & TCPFlags.ack.rawValue != 0 else { return nil }
             let n = layout.headerLength + layout.payloadLength
-            guard n <= out.count, let dst = out.baseAddress, let src = first.baseAddress else { return nil }
+            guard n <= Swift.min(out.count, limit), let dst = out.baseAddress, let src = first.baseAddress else { return nil }
             dst.copyMemory(from: src, byteCount: n)
-            self.out = out
+            self.out = UnsafeMutableRawBufferPointer(rebasing: out[0 ..< Swift.min(out.count, limit)])
             self.layout = layout
             length = n
             segmentSize = layout.payloadLength
@@ -232,7 +287,7 @@ public enum TCPOffload {
         /// Appends `segment`'s payload when it continues this super-frame; false (nothing changed)
         /// otherwise, and the caller finishes this one and starts the next with `segment`.
         public mutating func append(_ segment: UnsafeRawBufferPointer) -> Bool {
-            guard !closed, let l = try? Layout(frame: segment), l.l4 == layout.l4,
+            guard !closed, let l = try? Layout(packet: segment, l3: layout.l3), l.l4 == layout.l4,
                   l.headerLength == layout.headerLength, l.payloadLength > 0, l.payloadLength <= segmentSize,
                   length + l.payloadLength <= Swift.min(out.count, Self.maximumLength) else { return false }
             let head = UnsafeRawBufferPointer(out)
@@ -284,7 +339,7 @@ public enum TCPOffload {
         }
 
         /// `count` bytes at `offset` are the same in both (ranges checked by the callers' layouts).
-        static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ offset: Int, _ count: Int) -> Bool {
+        public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ offset: Int, _ count: Int) -> Bool {
             var i = offset
             let end = offset + count
             while i + 8 <= end {

@@ -52,6 +52,9 @@ public final class PacketBuffer {
     public static let defaultHeadroom = 192
     /// Enough for a 9000-byte jumbo frame after the default headroom.
     public static let defaultCapacity = 9216 + defaultHeadroom
+    /// Enough for a TCP super-frame (an IP packet of up to 64 KiB, `PacketMetadata.gsoSize` set) and
+    /// for the train of datagrams it is cut into on the way out, every one with its own headers.
+    public static let largeCapacity = 96 << 10
 
     public init(capacity: Int = PacketBuffer.defaultCapacity, headroom: Int = PacketBuffer.defaultHeadroom) {
         precondition(capacity > 0 && headroom >= 0)
@@ -175,6 +178,11 @@ public struct PacketMetadata: Sendable, Equatable {
     /// The bytes in front of the data are a header waiting to go out with it (the node's zero-copy
     /// send: a buffer can carry one such header at a time).
     public var headerInHeadroom = false
+    /// A TCP super-frame (Linux's GSO, a virtio-net TSO frame): the TCP payload size of each segment it
+    /// stands for. 0 for an ordinary packet. Its IP header holds the whole length and its TCP checksum
+    /// is partial (the pseudo-header sum); it is cut into segments only where it leaves
+    /// (`TCPOffload.Segmenter`).
+    public var gsoSize: UInt16 = 0
 
     public static let fabric: UInt32 = .max
     public static let noFlow: UInt32 = .max
@@ -184,9 +192,11 @@ public struct PacketMetadata: Sendable, Equatable {
 
 /// A free list of equally sized buffers. Drivers take buffers for received packets and give them back
 /// once sent or dropped; components that create packets (ARP replies, ICMP errors, fragments) take them
-/// from the same pool, so the steady state allocates nothing.
+/// from the same pool, so the steady state allocates nothing. Super-frames and trains take large
+/// buffers (`takeLarge`) from a second free list; `recycle` sorts every buffer back by its capacity.
 public final class PacketPool {
     @usableFromInline var free: [PacketBuffer] = []
+    @usableFromInline var freeLarge: [PacketBuffer] = []
     public let bufferCapacity: Int
     /// Buffers created because the free list was empty (growth beyond the preallocated count).
     public private(set) var allocations = 0
@@ -209,14 +219,28 @@ public final class PacketPool {
         return makeBuffer()
     }
 
+    /// A reset buffer of `PacketBuffer.largeCapacity` bytes.
+    @inlinable
+    public func takeLarge() -> PacketBuffer {
+        if let b = freeLarge.popLast() {
+            b.reset()
+            return b
+        }
+        return makeBuffer(capacity: PacketBuffer.largeCapacity)
+    }
+
     @usableFromInline
-    func makeBuffer() -> PacketBuffer {
+    func makeBuffer(capacity: Int? = nil) -> PacketBuffer {
         allocations += 1
-        return PacketBuffer(capacity: bufferCapacity)
+        return PacketBuffer(capacity: capacity ?? bufferCapacity)
     }
 
     @inlinable
     public func recycle(_ buffer: PacketBuffer) {
-        free.append(buffer)
+        if buffer.capacity == PacketBuffer.largeCapacity && bufferCapacity != PacketBuffer.largeCapacity {
+            freeLarge.append(buffer)
+        } else {
+            free.append(buffer)
+        }
     }
 }
