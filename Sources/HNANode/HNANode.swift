@@ -329,6 +329,14 @@ public struct HNANode {
               sequence == controller!.expectedSequence(from: cid, priority: Int(view.priority)) else { return 0 }
         let headerLength = view.headerLength
         let sequenceOffset = view.sequenceOffset
+        // Cheap refusals before any copy: the next datagram continues the numbering, and TCP is inside.
+        let l3 = headerLength + Self.innerL3(view.nextProtocol)
+        guard first.count > l3 + IPv6Packet.headerLength, offset + size + sequenceOffset + 2 <= run.count,
+              run.u16(at: offset + size + sequenceOffset) == sequence &+ 1 else { return 0 }
+        let version = first.u8(at: l3) >> 4
+        let inner = version == IPv4Packet.version ? first.u8(at: l3 + IPv4Packet.Field.protocol)
+            : version == IPv6Packet.version ? first.u8(at: l3 + IPv6Packet.Field.nextHeader) : 0
+        guard inner == IPProtocol.tcp.rawValue else { return 0 }
         let out = pool.takeLarge()
         guard let room = out.append(out.tailroom),
               var coalescer = TCPOffload.Coalescer(first: first.tail(from: headerLength), l3: Self.innerL3(view.nextProtocol),
@@ -605,15 +613,32 @@ public struct HNANode {
                                  headerBytes: layout.headerLength, segmentSize: gso, segmentCount: count)
         if let cid = peers[pi].controllerID, priorities > 0 {
             let priority = min(Int(t.tunnel.priority), priorities - 1)
-            switch controller!.enqueue(train, to: cid, priority: priority, now: now) {
-            case .queued:
+            // A train leaves in one burst, so none may be larger than the pacers' buckets let through at
+            // once (the fabric in front of a slow receiver is sized for those bursts): longer ones go as
+            // several trains, slices of the one buffer.
+            let perSegment = layout.headerLength + gso + train.framingBytes
+                + HNAHeader.length(priorities: priorities, data: true, acks: true, nacks: 0)
+            let burst = min(configuration.flowControl.rateBurstBytes, configuration.flowControl.nicBurstBytes)
+            let most = max(1, min(count, burst / perSegment))
+            var queued = false
+            for first in stride(from: 0, to: count, by: most) {
+                let slice = most >= count ? train : train.segments(first ..< min(count, first + most))
+                switch controller!.enqueue(slice, to: cid, priority: priority, now: now) {
+                case .queued:
+                    queued = true
+                case let .dropped(reason):
+                    drops[NodeDropReason(reason).rawValue] &+= 1
+                }
+            }
+            if queued {
                 lent.append(b)
                 if b.meta.trace {
                     output.traces.append(NodeTrace(traceID: b.meta.traceID, stage: "hna-tx",
-                        detail: "hna queue train of \(count) peer \(peers[pi].configuration.name) prio \(priority)"))
+                        detail: "hna queue train of \(count) (\(most) per burst) peer \(peers[pi].configuration.name) prio \(priority)"))
                 }
-            case let .dropped(reason):
-                drop(b, NodeDropReason(reason), output: &output)
+            } else {
+                // Every slice refused (and counted by its reason): the buffer goes back.
+                pool.recycle(b)
             }
             return
         }
