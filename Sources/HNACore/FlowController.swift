@@ -541,13 +541,7 @@ public struct FlowController<Payload: FabricPayload> {
             lanes[li].rcvNext &+= 1
             if !lanes[li].reorder.isEmpty {
                 lanes[li].reorder.removeFirst()
-                while let next = lanes[li].reorder.first, let held = next {
-                    lanes[li].reorder.removeFirst()
-                    lanes[li].reorderCount -= 1
-                    reorderBytes -= held.wireLength
-                    deliver(held, peer: peer, priority: p)
-                    lanes[li].rcvNext &+= 1
-                }
+                deliverHeld(lane: li, peer: peer, priority: p)
             }
             return
         }
@@ -573,7 +567,7 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     mutating func acceptTrain(_ payload: Payload, segments: Int, distance d: Int, peer: Int, priority p: Int) {
         let li = peer * priorities + p
-        guard segments >= 1, segments <= Self.maxSegments else {
+        guard segments > 1, segments <= Self.maxSegments else {
             stats.badHeaders += 1
             return
         }
@@ -596,6 +590,12 @@ public struct FlowController<Payload: FabricPayload> {
                 stats.duplicates += 1
             }
         }
+        deliverHeld(lane: li, peer: peer, priority: p)
+    }
+
+    /// Delivers the held packets that are now next in line (the reorder buffer's front, up to a gap).
+    @inlinable
+    mutating func deliverHeld(lane li: Int, peer: Int, priority p: Int) {
         while let next = lanes[li].reorder.first, let held = next {
             lanes[li].reorder.removeFirst()
             lanes[li].reorderCount -= 1

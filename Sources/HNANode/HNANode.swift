@@ -292,11 +292,7 @@ public struct HNANode {
                 // sees everything in the order it came.
                 let d = bytes.slice(offset, min(size, bytes.count - offset))
                 offset += size
-                let b = pool.take()
-                guard b.load(d) else {
-                    drop(b, .noRoom, output: &output)
-                    continue
-                }
+                guard let b = copyIn(d, output: &output) else { continue }
                 peers[pi].counters.rxPackets &+= 1
                 peers[pi].counters.rxBytes &+= UInt64(d.count)
                 receiveHNA(b, peer: pi, transport: .udp, now: now, output: &output)
@@ -306,15 +302,22 @@ public struct HNANode {
         while offset < bytes.count {
             let d = bytes.slice(offset, min(size, bytes.count - offset))
             offset += size
-            let b = pool.take()
-            guard b.load(d) else {
-                drop(b, .noRoom, output: &output)
-                continue
-            }
+            guard let b = copyIn(d, output: &output) else { continue }
             runSingles.append(FabricDatagram(address: address, port: port, buffer: b, sourcePort: sourcePort))
         }
         processFromFabric(runSingles, now: now, output: &output)
         runSingles.removeAll(keepingCapacity: true)
+    }
+
+    /// A datagram from the driver's memory in a pool buffer (nil, counted `noRoom`, when it does not fit).
+    @inline(__always)
+    mutating func copyIn(_ d: UnsafeRawBufferPointer, output: inout NodeOutput) -> PacketBuffer? {
+        let b = pool.take()
+        guard b.load(d) else {
+            drop(b, .noRoom, output: &output)
+            return nil
+        }
+        return b
     }
 
     /// Builds a train from the datagrams of `run` starting at `offset` and hands it to the controller;
