@@ -18,6 +18,12 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 
 /// The daemon's configuration: what `NodeConfiguration` holds plus the driver's own settings.
 public struct DaemonConfiguration: Sendable {
+    /// How long a pair must be idle before it gets a heartbeat, unless the file says otherwise. Longer
+    /// than the core's default (`FlowControlConfig.heartbeatIdle`, 100 µs, sized for hardware and the
+    /// simulator): a software datapath's round trip is hundreds of microseconds anyway, and a daemon
+    /// waking every 100 µs per idle peer spent a fifth of a core doing nothing else.
+    public static let defaultHeartbeatIdle: UInt64 = 1_000_000
+
     public var node: NodeConfiguration
     /// UDP port for HNA-header traffic.
     public var port: UInt16
@@ -147,7 +153,8 @@ struct ConfigReader {
                               required: ["hna"])
         let h = try mapping(top["hna"]!, "hna", allowed: ["name", "underlay", "port", "bandwidthGbps", "txGbps", "rxGbps",
                                                          "priorities", "queueUnitBytes", "rateUnitBytesPerSecond",
-                                                         "burstBytes", "nicBurstBytes", "flowControl", "mtu", "control", "metrics", "logLevel"],
+                                                         "burstBytes", "nicBurstBytes", "heartbeatIdleMicroseconds", "flowControl",
+                                                         "mtu", "control", "metrics", "logLevel"],
                             required: ["name", "underlay"])
         let name = try string(h["name"]!, "hna.name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -175,6 +182,9 @@ struct ConfigReader {
             ?? FlowControlConfig.defaultBurstBytes(bandwidth: min(tx, rx) * 1e9 / 8)
         fc.nicBurstBytes = try h["nicBurstBytes"].map { n throws(ConfigError) in try int(n, "hna.nicBurstBytes", 64 ... 1 << 24) }
             ?? FlowControlConfig.defaultNICBurstBytes(bandwidth: tx * 1e9 / 8)
+        fc.heartbeatIdle = try h["heartbeatIdleMicroseconds"].map { n throws(ConfigError) in
+            UInt64(try int(n, "hna.heartbeatIdleMicroseconds", 10 ... 1_000_000)) * 1000
+        } ?? DaemonConfiguration.defaultHeartbeatIdle
         if let problem = fc.validate() { throw fail(top["hna"], "hna: \(problem)") }
         let flowControl = try h["flowControl"].map { n throws(ConfigError) in try bool(n, "hna.flowControl") } ?? true
         let mtu = try h["mtu"].map { n throws(ConfigError) in try int(n, "hna.mtu", NodeConfiguration.underlayMTURange) }

@@ -271,6 +271,13 @@ struct DaemonTests {
         #expect(throws: ConfigError.self) {
             try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, burstBytes: 10}", file: "b.yaml")
         }
+        // Heartbeats: the daemon's own default, or the file's (in microseconds).
+        #expect(defaults.node.flowControl.heartbeatIdle == DaemonConfiguration.defaultHeartbeatIdle)
+        let hb = try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, heartbeatIdleMicroseconds: 250}", file: "h.yaml")
+        #expect(hb.node.flowControl.heartbeatIdle == 250_000)
+        #expect(throws: ConfigError.self) {
+            try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, heartbeatIdleMicroseconds: 0}", file: "h.yaml")
+        }
         #expect(throws: ConfigError.self) {
             try DaemonConfiguration.parse("""
             hna: {name: h1, underlay: 10.0.0.1}
