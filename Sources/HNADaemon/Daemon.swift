@@ -28,6 +28,9 @@ public final class Daemon {
         var id: InterfaceID
         var tap: TapDevice
         var registration: EventLoop.Registration
+        /// The TAP takes UDP super-frames (USO, Linux 6.2 and later): datagrams of one flow towards the
+        /// VM go in one write, and the VM may hand over UDP GSO frames.
+        var uso = false
     }
     var ports: [String: Port] = [:]
     var portByID: [InterfaceID: String] = [:]
@@ -194,9 +197,18 @@ public final class Daemon {
         // The TAP is left as the kernel makes it: whoever moves it into a VM's namespace brings it up
         // there, and the daemon never touches its link state (the fd keeps working after a move).
         let tap = try TapDevice(name: name, options: offload ? .vnetHeader : [])
-        if offload { try tap.setOffloads([.checksum, .tso4, .tso6]) }
+        var uso = false
+        if offload {
+            // USO where the kernel knows it (TUNSETOFFLOAD refuses unknown flags), TSO alone otherwise.
+            do {
+                try tap.setOffloads([.checksum, .tso4, .tso6, .uso4, .uso6])
+                uso = true
+            } catch {
+                try tap.setOffloads([.checksum, .tso4, .tso6])
+            }
+        }
         let reg = try loop.register(fd: tap.fd) { [unowned self] _, now in readTap(id, now: now) }
-        ports[name] = Port(name: name, id: id, tap: tap, registration: reg)
+        ports[name] = Port(name: name, id: id, tap: tap, registration: reg, uso: uso)
         portByID[id] = name
     }
 
@@ -317,6 +329,26 @@ public final class Daemon {
                 return false
             }
             countOffload("tso-frames")
+            for s in 0 ..< seg.segmentCount {
+                let b = pool.take()
+                guard let room = b.append(seg.length(of: s)), seg.write(s, into: room) != nil else {
+                    pool.recycle(b)
+                    count("oversized-frames")
+                    continue
+                }
+                b.meta.ingressInterface = id
+                inBuffers.append(b)
+                if !captures.isEmpty { capture(port: name, b.readableBytes, now: now) }
+            }
+            return false
+        }
+        if gso == VirtioNetHeader.gsoUDPL4 {
+            // A UDP super-frame (the VM's UDP_SEGMENT): its datagrams, one frame each.
+            guard let seg = try? UDPOffload.Segmenter(frame: frame, segmentSize: Int(h.gsoSize)) else {
+                count("uso-refused")
+                return false
+            }
+            countOffload("uso-frames")
             for s in 0 ..< seg.segmentCount {
                 let b = pool.take()
                 guard let room = b.append(seg.length(of: s)), seg.write(s, into: room) != nil else {
@@ -489,20 +521,12 @@ public final class Daemon {
     /// segments in one frame and the daemon makes one write(2) for them; anything else goes as it is.
     func writeCoalesced(_ id: InterfaceID, vnet: Int, name: String?, now: UInt64) {
         var k = 0
-        var current: TCPOffload.Coalescer?
+        var current: FrameCoalescer?
+        let uso = name.flatMap { ports[$0]?.uso } ?? false
         func finish() {
             guard let c = current else { return }
-            let frame = c.finish()
-            var h = VirtioNetHeader()
-            if c.segments > 1 {
-                h.flags = VirtioNetHeader.needsChecksum
-                h.gsoType = c.layout.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
-                h.headerLength = UInt16(c.layout.headerLength)
-                h.gsoSize = UInt16(c.segmentSize)
-                h.checksumStart = UInt16(c.checksumStart)
-                h.checksumOffset = UInt16(c.checksumOffset)
-                countOffload("gro-frames")
-            }
+            let (frame, h) = c.finish()
+            if h.gsoType != VirtioNetHeader.gsoNone { countOffload(h.gsoType == VirtioNetHeader.gsoUDPL4 ? "uso-frames-written" : "gro-frames") }
             h.write(to: tapBatch.room(k), size: vnet)
             tapBatch.setLength(k, vnet + frame.count)
             k += 1
@@ -538,7 +562,7 @@ public final class Daemon {
             finish()
             if k == tapBatch.capacity { writeTapBatch(id, k); k = 0; tapBatch.resetAll() }
             let room = tapBatch.room(k)
-            current = TCPOffload.Coalescer(first: frame, into: UnsafeMutableRawBufferPointer(rebasing: room[vnet...]))
+            current = FrameCoalescer(first: frame, into: UnsafeMutableRawBufferPointer(rebasing: room[vnet...]), udp: uso)
             if current == nil {
                 // Not coalescable: a zero header (nothing left to do) and the frame as it is.
                 guard vnet + frame.count <= room.count else { count("oversized-frames"); continue }
@@ -550,6 +574,59 @@ public final class Daemon {
         }
         finish()
         if k > 0 { writeTapBatch(id, k) }
+    }
+
+    /// Consecutive frames towards a VM merged into one with a virtio-net header: segments of one TCP
+    /// stream (GRO) or, on a TAP offered USO, datagrams of one UDP flow.
+    enum FrameCoalescer {
+        case tcp(TCPOffload.Coalescer)
+        case udp(UDPOffload.Coalescer)
+
+        init?(first: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, udp: Bool) {
+            if let c = TCPOffload.Coalescer(first: first, into: out) {
+                self = .tcp(c)
+            } else if udp, let c = UDPOffload.Coalescer(first: first, into: out) {
+                self = .udp(c)
+            } else {
+                return nil
+            }
+        }
+
+        mutating func append(_ frame: UnsafeRawBufferPointer) -> Bool {
+            switch self {
+            case var .tcp(c):
+                defer { self = .tcp(c) }
+                return c.append(frame)
+            case var .udp(c):
+                defer { self = .udp(c) }
+                return c.append(frame)
+            }
+        }
+
+        /// The merged frame and its virtio-net header (all zero for a frame of one).
+        func finish() -> (UnsafeMutableRawBufferPointer, VirtioNetHeader) {
+            var h = VirtioNetHeader()
+            switch self {
+            case let .tcp(c):
+                guard c.segments > 1 else { return (c.finish(), h) }
+                h.gsoType = c.layout.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4
+                h.headerLength = UInt16(c.layout.headerLength)
+                h.gsoSize = UInt16(c.segmentSize)
+                h.checksumStart = UInt16(c.checksumStart)
+                h.checksumOffset = UInt16(c.checksumOffset)
+                h.flags = VirtioNetHeader.needsChecksum
+                return (c.finish(), h)
+            case let .udp(c):
+                guard c.segments > 1 else { return (c.finish(), h) }
+                h.gsoType = VirtioNetHeader.gsoUDPL4
+                h.headerLength = UInt16(c.layout.headerLength)
+                h.gsoSize = UInt16(c.segmentSize)
+                h.checksumStart = UInt16(c.checksumStart)
+                h.checksumOffset = UInt16(c.checksumOffset)
+                h.flags = VirtioNetHeader.needsChecksum
+                return (c.finish(), h)
+            }
+        }
     }
 
     func writeTapBatch(_ id: InterfaceID, _ k: Int) {
