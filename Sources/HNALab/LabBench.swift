@@ -21,18 +21,41 @@ public enum LabBench {
     /// Measures every path (`paths` picks from "hna", "kernelVxlan", "veth"); nil figures are left out.
     /// `underlayMTU` sets the underlay links' MTU on every path (the VMs' is lower by the usual margin):
     /// 1500 by default, 9000 for a fabric of jumbo frames.
+    /// With `rounds` > 1 the paths are measured in turn, round after round, and each figure is the
+    /// median of its rounds (every round's value is in the context lines).
     public static func run(seconds: Double, executable: String, paths: [String] = ["hna", "kernelVxlan", "veth"],
-                           underlayMTU: Int = LabTopology.underlayMTU, log: (String) -> Void) -> BenchReport {
+                           underlayMTU: Int = LabTopology.underlayMTU, rounds: Int = 1,
+                           log: (String) -> Void) -> BenchReport {
         var report = BenchReport(name: "hna bench lab: VM → VM between two namespaces (iperf3)")
         report.context = machineContext(executable: executable) + [("seconds per figure", Report.fixed(seconds, 1)),
+                                                                  ("rounds (median)", String(rounds)),
                                                                   ("HNA bandwidthGbps", Report.fixed(nicGbps, 0)),
                                                                   ("underlay MTU", String(underlayMTU)),
                                                                   ("VM MTU", String(LabTopology.vmMTU(underlay: underlayMTU)))]
+        var all: [String: [Path]] = [:]
+        for round in 0 ..< max(1, rounds) {
+            for key in paths {
+                if LabInterrupt.requested { break }
+                log("measuring \(key)" + (rounds > 1 ? " (round \(round + 1) of \(rounds))" : ""))
+                all[key, default: []].append(measure(key, seconds: seconds, executable: executable, underlayMTU: underlayMTU))
+            }
+        }
+        func median(_ values: [Double]) -> Double? {
+            guard !values.isEmpty else { return nil }
+            let v = values.sorted()
+            return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+        }
         var results: [Path] = []
         for key in paths {
-            if LabInterrupt.requested { break }
-            log("measuring \(key)")
-            results.append(measure(key, seconds: seconds, executable: executable, underlayMTU: underlayMTU))
+            guard let runs = all[key], var p = runs.first else { continue }
+            p.tcpGbps = median(runs.compactMap(\.tcpGbps))
+            p.udpMpps = median(runs.compactMap(\.udpMpps))
+            p.error = runs.compactMap(\.error).first
+            if runs.count > 1 {
+                report.context.append(("\(key) TCP Gbit/s per round", runs.map { $0.tcpGbps.map { Report.fixed($0, 2) } ?? "-" }.joined(separator: " ")))
+                report.context.append(("\(key) UDP Mpps per round", runs.map { $0.udpMpps.map { Report.fixed($0, 3) } ?? "-" }.joined(separator: " ")))
+            }
+            results.append(p)
         }
         for p in results {
             if let t = p.tcpGbps { report.add("\(p.key)TcpGbps", t, "Gbit/s", "\(p.label): TCP throughput") }

@@ -87,9 +87,12 @@ struct BenchLab: ParsableCommand {
     var paths = ["hna", "kernelVxlan", "veth"]
     @Option(help: "Underlay MTU on every path (the VMs' is 100 less): 1500, or 9000 for jumbo frames.")
     var mtu = LabTopology.underlayMTU
+    @Option(help: "Rounds over all paths, in turn; each figure is the median of its rounds (a busy machine's noise falls on every path alike).")
+    var rounds = 1
 
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard NodeConfiguration.underlayMTURange.contains(mtu) else {
             throw ValidationError("--mtu must be \(NodeConfiguration.underlayMTURange.lowerBound) to \(NodeConfiguration.underlayMTURange.upperBound)")
         }
@@ -104,7 +107,8 @@ struct BenchLab: ParsableCommand {
             FileHandle.standardError.write(Data("hna bench lab: a lab is up; `hna lab down` first\n".utf8))
             throw ExitCode.failure
         }
-        output.emit(LabBench.run(seconds: seconds, executable: LabRunner.ownExecutable, paths: paths, underlayMTU: mtu) {
+        output.emit(LabBench.run(seconds: seconds, executable: LabRunner.ownExecutable, paths: paths, underlayMTU: mtu,
+                                 rounds: rounds) {
             FileHandle.standardError.write(Data("hna bench lab: \($0)\n".utf8))
         })
     }
