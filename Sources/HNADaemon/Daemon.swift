@@ -74,6 +74,9 @@ public final class Daemon {
     /// must stay under 64 KiB.
     static let gsoMaxSegments = 64
     static let gsoMaxBytes = 65000
+    /// The most segments a VM's super-frame may stand for: 64 KiB at the smallest sensible MSS (IPv4's
+    /// 536 bytes) is 123. A tiny gso_size would otherwise turn one frame into thousands of buffers.
+    static let maxSegmentsPerSuperFrame = 256
 
     var timer: EventLoop.TimerID?
     var agingTimer: EventLoop.TimerID?
@@ -324,7 +327,9 @@ public final class Daemon {
                 inBuffers.append(b)
                 return owner != nil
             }
-            guard let seg = try? TCPOffload.Segmenter(frame: frame, segmentSize: Int(h.gsoSize)) else {
+            // A VM's gso_size is its MSS; one that would make hundreds of segments is refused, not obeyed.
+            guard let seg = try? TCPOffload.Segmenter(frame: frame, segmentSize: Int(h.gsoSize)),
+                  seg.segmentCount <= Self.maxSegmentsPerSuperFrame else {
                 count("tso-refused")
                 return false
             }
@@ -344,7 +349,8 @@ public final class Daemon {
         }
         if gso == VirtioNetHeader.gsoUDPL4 {
             // A UDP super-frame (the VM's UDP_SEGMENT): its datagrams, one frame each.
-            guard let seg = try? UDPOffload.Segmenter(frame: frame, segmentSize: Int(h.gsoSize)) else {
+            guard let seg = try? UDPOffload.Segmenter(frame: frame, segmentSize: Int(h.gsoSize)),
+                  seg.segmentCount <= Self.maxSegmentsPerSuperFrame else {
                 count("uso-refused")
                 return false
             }
