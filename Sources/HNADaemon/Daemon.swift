@@ -854,7 +854,8 @@ final class Capture {
         self.path = path
         self.limit = limit
         self.connection = connection
-        writer = PcapWriter(linkType: target == "fabric" ? .raw : .ethernet)
+        // tcpdump's snap length: a VM port carries TCP super-frames of up to 64 KiB plus headers.
+        writer = PcapWriter(linkType: target == "fabric" ? .raw : .ethernet, snapLength: 262_144)
         // pcap wants wall-clock time; the datapath has monotonic time: keep the offset.
         let wall = UInt64(Date().timeIntervalSince1970 * 1e9)
         wallOffset = wall &- EventLoop.now()
