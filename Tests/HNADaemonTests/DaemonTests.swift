@@ -321,6 +321,9 @@ struct DaemonTests {
         #expect(defaults.node.flowControl.heartbeatIdle == DaemonConfiguration.defaultHeartbeatIdle)
         let hb = try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, heartbeatIdleMicroseconds: 250}", file: "h.yaml")
         #expect(hb.node.flowControl.heartbeatIdle == 250_000)
+        #expect(defaults.node.flowControl.resendTimeout == DaemonConfiguration.defaultResendMargin)
+        let rto = try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, resendMarginMicroseconds: 700}", file: "r.yaml")
+        #expect(rto.node.flowControl.resendTimeout == 700_000)
         #expect(throws: ConfigError.self) {
             try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, heartbeatIdleMicroseconds: 0}", file: "h.yaml")
         }
