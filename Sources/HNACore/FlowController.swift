@@ -30,10 +30,14 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var stats = FlowCounters()
 
     @usableFromInline let priorities: Int
-    @usableFromInline var lanes: [Lane<Payload>]
+    /// Owns the records `lanes`, `feedback`, `peers` and `profiles` point into (see `ControllerMemory`).
+    @usableFromInline var memory: ControllerMemory<Payload>
+    @usableFromInline var lanes: RecordTable<Lane<Payload>>
     /// Indexed like `lanes`.
-    @usableFromInline var feedback: [PairFeedback]
-    @usableFromInline var peers: [Peer]
+    @usableFromInline var feedback: RecordTable<PairFeedback>
+    @usableFromInline var peers: RecordTable<Peer>
+    /// What peers share: units, safe rate, heartbeat periods (`Peer.profile` indexes it).
+    @usableFromInline var profiles: RecordTable<PeerProfile>
     /// Per priority, round robin over lanes that have work and may be able to send.
     @usableFromInline var eligible: [Deque<Int32>]
     @usableFromInline var timers = TimerQueue()
@@ -102,14 +106,14 @@ public struct FlowController<Payload: FabricPayload> {
         nicRefilledAt = now
         heartbeatTokens = heartbeatDepth
         heartbeatRefilledAt = now
-        feedback = [PairFeedback](repeating: PairFeedback(), count: peerCount * priorities)
-        lanes = []
-        lanes.reserveCapacity(peerCount * priorities)
-        for _ in 0 ..< peerCount * priorities {
-            lanes.append(Lane(tokens: Double(config.rateBurstBytes), at: now))
-        }
+        let feedback = [PairFeedback](repeating: PairFeedback(), count: peerCount * priorities)
+        let lanes = [Lane<Payload>](repeating: Lane(tokens: Double(config.rateBurstBytes), at: now),
+                                    count: peerCount * priorities)
         let globalInterval = heartbeatInterval
-        peers = (0 ..< peerCount).map { j in
+        let lifetime = grantLifetime
+        var profiles: [PeerProfile] = []
+        var profileIndex: [PeerProfile: UInt32] = [:]
+        let peers = (0 ..< peerCount).map { j in
             let peerRx = peerRxBandwidth?[j] ?? min(rxBandwidth, txBandwidth)
             // The receiver hears up to `peerCount` sources (a symmetric fabric): each may use its share.
             func interval(_ bandwidth: Double) -> UInt64 {
@@ -118,18 +122,52 @@ public struct FlowController<Payload: FabricPayload> {
             }
             // Towards the peer: bounded by its receive bandwidth. From the peer: by this HNA's, which the
             // peer applies the same way (its own transmit bandwidth is taken as its receive bandwidth).
-            return Peer(units: peerUnits?[j] ?? config.units,
-                        safeRate: peerRx / Double(peerCount) / Double(config.priorities),
-                        heartbeatInterval: interval(min(txBandwidth, peerRx)),
-                        heardInterval: interval(min(rxBandwidth, peerRx)), rto: config.initialResendTimeout, at: now)
+            let profile = PeerProfile(units: peerUnits?[j] ?? config.units,
+                                      safeRate: peerRx / Double(peerCount) / Double(config.priorities),
+                                      heartbeatInterval: interval(min(txBandwidth, peerRx)),
+                                      heardInterval: interval(min(rxBandwidth, peerRx)))
+            let index: UInt32
+            if let known = profileIndex[profile] {
+                index = known
+            } else {
+                index = UInt32(profiles.count)
+                profileIndex[profile] = index
+                profiles.append(profile)
+            }
+            return Peer(profile: index, grantLife: max(lifetime, 4 * profile.heardInterval),
+                        rto: config.initialResendTimeout, at: now)
         }
+        memory = ControllerMemory(peers: peers, lanes: lanes, feedback: feedback, profiles: profiles)
+        self.lanes = memory.lanes
+        self.feedback = memory.feedback
+        self.peers = memory.peers
+        self.profiles = memory.profiles
         eligible = [Deque<Int32>](repeating: Deque(), count: priorities)
         for j in 0 ..< peerCount {
             // Stagger the first heartbeats over one interval.
-            let t = now + peers[j].heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
+            let t = now + profile(j).heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
             timers.insert(TimerEntry(time: t, index: j, kind: .heartbeat))
         }
     }
+
+    /// Gives this controller its own records before it changes them, if a copy of it shares them.
+    @inlinable @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&memory) { separate() }
+    }
+
+    @usableFromInline
+    mutating func separate() {
+        memory = memory.copy()
+        lanes = memory.lanes
+        feedback = memory.feedback
+        peers = memory.peers
+        profiles = memory.profiles
+    }
+
+    /// What `peer` shares with others: its units, safe rate and heartbeat periods.
+    @inlinable @inline(__always)
+    func profile(_ peer: Int) -> PeerProfile { profiles[Int(peers[peer].profile)] }
 
     // MARK: Events
 
@@ -137,6 +175,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// drops with a reason; the driver should stop reading from its VMs while `freeQueueBytes` is low.
     @inlinable
     public mutating func enqueue(_ payload: Payload, to peer: Int, priority: Int, now: UInt64) -> IngressResult {
+        makeUnique()
         self.now = now
         guard peer >= 0, peer < peerCount, priority >= 0, priority < priorities else {
             return drop(.badDestination)
@@ -162,6 +201,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// (`header.sequence != nil`), its payload.
     @inlinable
     public mutating func receive(_ header: HNAHeader, payload: Payload?, from peer: Int, now: UInt64) {
+        makeUnique()
         self.now = now
         guard peer >= 0, peer < peerCount, header.priorityCount == priorities,
               (header.sequence == nil) == (payload == nil)
@@ -184,6 +224,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// Runs due timers, then sends what the rates, the NIC and the heartbeat budget allow at `now`.
     @inlinable
     public mutating func poll(now: UInt64) {
+        makeUnique()
         self.now = now
         while let t = timers.popDue(now: now) { fire(t) }
         schedule()
@@ -244,7 +285,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// True when the grant from `peer` is fresh.
     public func hasFreshGrant(from peer: Int) -> Bool { peers[peer].grantFresh }
     /// The heartbeat period of an idle pair towards `peer` (at least `heartbeatInterval`).
-    public func heartbeatInterval(to peer: Int) -> UInt64 { peers[peer].heartbeatInterval }
+    public func heartbeatInterval(to peer: Int) -> UInt64 { profile(peer).heartbeatInterval }
 
     // MARK: Internals
 
@@ -274,7 +315,7 @@ public struct FlowController<Payload: FabricPayload> {
     func effectiveRate(_ li: Int) -> Double {
         let peer = li / priorities
         return Self.laneRate(grantFresh: peers[peer].grantFresh, grant: feedback[li].grant,
-                             sourceScale: currentSourceScale()[li % priorities], safeRate: peers[peer].safeRate,
+                             sourceScale: currentSourceScale()[li % priorities], safeRate: profile(peer).safeRate,
                              flowControl: flowControlEnabled, txBandwidth: txBandwidth,
                              limit: rateLimits.isEmpty ? .infinity : rateLimits[peer])
     }
@@ -297,6 +338,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// scheduling, acks and retransmission work as before. This is how the simulator runs its baselines
     /// on the same controller: "no flow control", and an ECN rate control that sets limits.
     public mutating func setFlowControl(enabled: Bool) {
+        makeUnique()
         flowControlEnabled = enabled
         for li in lanes.indices { kick(li) }
     }
@@ -305,6 +347,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// with nil. Applies with or without flow control; the lanes are re-examined at once.
     public mutating func setRateLimit(_ bytesPerSecond: Double?, toPeer peer: Int) {
         precondition(peer >= 0 && peer < peerCount)
+        makeUnique()
         if rateLimits.isEmpty {
             if bytesPerSecond == nil { return }
             rateLimits = [Double](repeating: .infinity, count: peerCount)
@@ -393,7 +436,7 @@ public struct FlowController<Payload: FabricPayload> {
         }
         peers[peer].heard = true
         peers[peer].heardTimestamp = header.timestamp
-        let units = peers[peer].units
+        let units = profile(peer).units
         let count = priorities
         let base = peer * count
         var demandChanged = false
@@ -403,7 +446,6 @@ public struct FlowController<Payload: FabricPayload> {
         // One pass through a buffer pointer (see `makeHeader`); lanes to kick are collected and kicked
         // afterwards, in the same order, since kicking touches nothing this loop reads.
         withScalars(&queueTotal, &grantTotal) { columnTotal, rowTotal in
-        feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
                 let q = units.decodeQueue(header.queueLengths[p])
@@ -421,7 +463,6 @@ public struct FlowController<Payload: FabricPayload> {
                 feedback[li].grant = g
                 if g > oldGrant || !wasFresh { kicks |= 1 << UInt8(p) }
             }
-        }
         }
         while kicks != 0 {
             kick(base + kicks.trailingZeroBitCount)
@@ -567,7 +608,7 @@ public struct FlowController<Payload: FabricPayload> {
             if peers[i].rxUnacked { queueControl(i) }
         case .heartbeat:
             let idle = now - min(now, peers[i].lastSentAt)
-            let interval = peers[i].heartbeatInterval
+            let interval = profile(i).heartbeatInterval
             if idle >= interval {
                 if !pacingData(to: i) { queueHeartbeat(i) }
                 timers.insert(TimerEntry(time: now + interval, index: i, kind: .heartbeat))
@@ -702,6 +743,8 @@ public struct FlowController<Payload: FabricPayload> {
         }
         let rto = peers[peer].srtt + max(4 * peers[peer].rttvar, config.resendTimeout)
         peers[peer].rto = min(config.maxResendTimeout, rto)
+        let base = max(grantLifetime, 4 * profile(peer).heardInterval)
+        peers[peer].grantLife = max(base, 2 * peers[peer].rto)
         stats.roundTripSamples += 1
     }
 
@@ -719,8 +762,7 @@ public struct FlowController<Payload: FabricPayload> {
     func lifetime(_ peer: Int) -> UInt64 {
         // A peer heartbeats this HNA less often when this HNA receives slowly: its grants live four of
         // the peer's periods.
-        let base = max(grantLifetime, 4 * peers[peer].heardInterval)
-        return peers[peer].srtt == 0 ? base : max(base, 2 * peers[peer].rto)
+        peers[peer].grantLife
     }
 
     /// Sends from the lanes by priority, round robin within a priority, while the NIC has tokens.
@@ -745,7 +787,7 @@ public struct FlowController<Payload: FabricPayload> {
         let (peer, p) = li.quotientAndRemainder(dividingBy: priorities)
         refreshSourceScale()
         let rate = Self.laneRate(grantFresh: peers[peer].grantFresh, grant: feedback[li].grant,
-                                 sourceScale: sourceScale[p], safeRate: peers[peer].safeRate,
+                                 sourceScale: sourceScale[p], safeRate: profile(peer).safeRate,
                                  flowControl: flowControlEnabled, txBandwidth: txBandwidth,
                                  limit: rateLimits.isEmpty ? .infinity : rateLimits[peer])
         let burst = Double(config.rateBurstBytes)
@@ -841,7 +883,6 @@ public struct FlowController<Payload: FabricPayload> {
         // One pass over the peer's feedback through a buffer pointer: indexing the array per field
         // would check its uniqueness on every write.
         withScalars(&grantOutstanding, &receiveBudget, &queueTotal) { outstanding, budget, columnTotal in
-        feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
                 var outstandingSum = outstanding[0]
@@ -869,7 +910,6 @@ public struct FlowController<Payload: FabricPayload> {
                 if owesAcks { a[p] = lanes[li].rcvNext }
             }
         }
-        }
         if squeezedNow && !peers[peer].squeezed {
             peers[peer].squeezed = true
             squeezed.append(Int32(peer))
@@ -883,16 +923,14 @@ public struct FlowController<Payload: FabricPayload> {
         let acks: PriorityVector? = owesAcks ? a : nil
         var nacks: [HNANack] = []
         let now = now
-        peers.withUnsafeMutableBufferPointer { peers in
-            if owesAcks {
-                peers[peer].rxUnacked = false
-                peers[peer].rxBytesSinceAck = 0
-            }
-            if !peers[peer].pendingNacks.isEmpty { swap(&nacks, &peers[peer].pendingNacks) }
-            peers[peer].lastSentAt = now
-            peers[peer].demandReported = demand
-            peers[peer].signalPending = false
+        if owesAcks {
+            peers[peer].rxUnacked = false
+            peers[peer].rxBytesSinceAck = 0
         }
+        if !peers[peer].pendingNacks.isEmpty { swap(&nacks, &peers[peer].pendingNacks) }
+        peers[peer].lastSentAt = now
+        peers[peer].demandReported = demand
+        peers[peer].signalPending = false
         stats.nackEntriesSent += nacks.count
         return HNAHeader(nextProtocol: next, priority: UInt8(priority),
                          timestamp: UInt32(truncatingIfNeeded: now / 1000), queueLengths: q, grantedRates: r,
@@ -1039,24 +1077,25 @@ struct PairFeedback {
 /// state for what the peer sends us at this priority (rate feedback: `PairFeedback`).
 @usableFromInline
 struct Lane<Payload> {
-    // Field order is layout: what enqueue, kick and serve touch comes first and the small fields
-    // share one word, so the struct is 72 bytes instead of 96 and a send reads fewer cache lines.
+    // Field order is layout: in `ControllerMemory` a lane follows its `PairFeedback` (40 bytes), and
+    // what a header and a kick touch (the queues' presence, rcvNext, the flags) ends that cache line;
+    // the rest, which only sending and receiving data touch, is on the next.
     @usableFromInline var voq = Deque<Payload>()
     @usableFromInline var resend = Deque<UInt16>()
-    @usableFromInline var unacked = Deque<Unacked<Payload>>()
-    @usableFromInline var tokens: Double
-    @usableFromInline var refilledAt: UInt64
-    @usableFromInline var nextSequence: UInt16 = 0
+    @usableFromInline var rcvNext: UInt16 = 0
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
-    @usableFromInline var resendArmed = false
-    @usableFromInline var rcvNext: UInt16 = 0
+    @usableFromInline var unacked = Deque<Unacked<Payload>>()
     /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
     @usableFromInline var reorder = Deque<Payload?>()
-    @usableFromInline var reorderCount = 0
+    @usableFromInline var tokens: Double
+    @usableFromInline var refilledAt: UInt64
     @usableFromInline var wakeAt: UInt64 = 0
     /// When the lane's NACK timer is due (0: not armed).
     @usableFromInline var nackAt: UInt64 = 0
+    @usableFromInline var reorderCount = 0
+    @usableFromInline var nextSequence: UInt16 = 0
+    @usableFromInline var resendArmed = false
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
@@ -1064,51 +1103,104 @@ struct Lane<Payload> {
     }
 
     @inlinable var hasWork: Bool { !resend.isEmpty || !voq.isEmpty }
-
 }
 
+/// What a peer shares with others like it: the controller keeps one copy per distinct profile, so a
+/// peer's own record stays within one cache line.
 @usableFromInline
-struct Peer {
-    // Word-sized fields first, then the flags together: 80 bytes instead of 104.
+struct PeerProfile: Hashable {
     @usableFromInline let units: FlowUnits
     @usableFromInline let safeRate: Double
     /// This pair's heartbeat period (see `FlowController.heartbeatInterval`).
     @usableFromInline let heartbeatInterval: UInt64
     /// The peer's heartbeat period towards this HNA, as the peer computes it: grants from it live four.
     @usableFromInline let heardInterval: UInt64
+
+    @inlinable init(units: FlowUnits, safeRate: Double, heartbeatInterval: UInt64, heardInterval: UInt64) {
+        self.units = units
+        self.safeRate = safeRate
+        self.heartbeatInterval = heartbeatInterval
+        self.heardInterval = heardInterval
+    }
+}
+
+@usableFromInline
+struct Peer {
+    // Field order is layout: everything a header sent to or received from the peer touches fills the
+    // first 64 bytes (one cache line of `ControllerMemory`); the round-trip state, which only acks and
+    // resends touch, follows on the next line.
     @usableFromInline var lastSentAt: UInt64
     @usableFromInline var grantAt: UInt64 = 0
-    @usableFromInline var rxBytesSinceAck = 0
     @usableFromInline var heartbeatQueuedAt: UInt64 = 0
+    /// How long a grant from the peer stays fresh (`FlowController.lifetime`), kept up to date by
+    /// `sampleRoundTrip`.
+    @usableFromInline var grantLife: UInt64
+    @usableFromInline var rxBytesSinceAck = 0
     @usableFromInline var pendingNacks: [HNANack] = []
+    @usableFromInline var heardTimestamp: UInt32 = 0
+    /// Index of the peer's `PeerProfile`.
+    @usableFromInline let profile: UInt32
+    /// Priorities whose last report to the peer had a non-zero queue length.
+    @usableFromInline var demandReported: UInt8 = 0
+    @usableFromInline var flags: UInt16 = 0
     /// RFC 6298 state towards the peer (ns): smoothed RTT (0 until the first sample), its variation,
     /// and the retransmission timeout derived from them.
     @usableFromInline var srtt: UInt64 = 0
     @usableFromInline var rttvar: UInt64 = 0
     @usableFromInline var rto: UInt64
-    @usableFromInline var heardTimestamp: UInt32 = 0
-    /// Priorities whose last report to the peer had a non-zero queue length.
-    @usableFromInline var demandReported: UInt8 = 0
-    @usableFromInline var heard = false
-    @usableFromInline var grantFresh = false
-    @usableFromInline var grantTimerArmed = false
-    @usableFromInline var rxUnacked = false
-    @usableFromInline var ackTimerArmed = false
-    @usableFromInline var controlQueued = false
-    @usableFromInline var heartbeatQueued = false
-    @usableFromInline var signalPending = false
-    @usableFromInline var squeezed = false
 
-    @usableFromInline var grantRefreshArmed = false
-
-    @inlinable init(units: FlowUnits, safeRate: Double, heartbeatInterval: UInt64, heardInterval: UInt64, rto: UInt64,
-                    at time: UInt64) {
-        self.units = units
-        self.safeRate = safeRate
-        self.heartbeatInterval = heartbeatInterval
-        self.heardInterval = heardInterval
+    @inlinable init(profile: UInt32, grantLife: UInt64, rto: UInt64, at time: UInt64) {
+        self.profile = profile
+        self.grantLife = grantLife
         self.rto = rto
         lastSentAt = time
+    }
+
+    @inlinable @inline(__always)
+    func flag(_ bit: UInt16) -> Bool { flags & bit != 0 }
+
+    @inlinable @inline(__always)
+    mutating func setFlag(_ bit: UInt16, _ on: Bool) { flags = on ? flags | bit : flags & ~bit }
+
+    @inlinable var heard: Bool {
+        @inline(__always) get { flag(1 << 0) }
+        @inline(__always) set { setFlag(1 << 0, newValue) }
+    }
+    @inlinable var grantFresh: Bool {
+        @inline(__always) get { flag(1 << 1) }
+        @inline(__always) set { setFlag(1 << 1, newValue) }
+    }
+    @inlinable var grantTimerArmed: Bool {
+        @inline(__always) get { flag(1 << 2) }
+        @inline(__always) set { setFlag(1 << 2, newValue) }
+    }
+    @inlinable var rxUnacked: Bool {
+        @inline(__always) get { flag(1 << 3) }
+        @inline(__always) set { setFlag(1 << 3, newValue) }
+    }
+    @inlinable var ackTimerArmed: Bool {
+        @inline(__always) get { flag(1 << 4) }
+        @inline(__always) set { setFlag(1 << 4, newValue) }
+    }
+    @inlinable var controlQueued: Bool {
+        @inline(__always) get { flag(1 << 5) }
+        @inline(__always) set { setFlag(1 << 5, newValue) }
+    }
+    @inlinable var heartbeatQueued: Bool {
+        @inline(__always) get { flag(1 << 6) }
+        @inline(__always) set { setFlag(1 << 6, newValue) }
+    }
+    @inlinable var signalPending: Bool {
+        @inline(__always) get { flag(1 << 7) }
+        @inline(__always) set { setFlag(1 << 7, newValue) }
+    }
+    @inlinable var squeezed: Bool {
+        @inline(__always) get { flag(1 << 8) }
+        @inline(__always) set { setFlag(1 << 8, newValue) }
+    }
+    @inlinable var grantRefreshArmed: Bool {
+        @inline(__always) get { flag(1 << 9) }
+        @inline(__always) set { setFlag(1 << 9, newValue) }
     }
 }
 
