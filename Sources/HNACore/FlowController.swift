@@ -39,17 +39,31 @@ public struct FlowController<Payload: FabricPayload> {
     /// What peers share: units, safe rate, heartbeat periods (`Peer.profile` indexes it).
     @usableFromInline var profiles: RecordTable<PeerProfile>
     /// Per priority, round robin over lanes that have work and may be able to send.
-    @usableFromInline var eligible: [Deque<Int32>]
-    @usableFromInline var timers = TimerQueue()
+    @usableFromInline var eligible: RecordTable<RawRing<Int32>>
+    /// The queues, outbox and timers below live in `memory` (`ControlBlock`).
+    @usableFromInline var control: UnsafeMutablePointer<ControlBlock<Payload>>
+    @inlinable var timers: TimerQueue {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.timers)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.timers)! }
+    }
     @usableFromInline var nicTokens: Double
     @usableFromInline var nicRefilledAt: UInt64
     @usableFromInline var heartbeatTokens: Double
     @usableFromInline var heartbeatRefilledAt: UInt64
     @usableFromInline let heartbeatRate: Double
     @usableFromInline let heartbeatDepth: Double
-    @usableFromInline var controlQueue = Deque<Int32>()
-    @usableFromInline var heartbeatQueue = Deque<Int32>()
-    @usableFromInline var memoryBlocked = Deque<Int32>()
+    @inlinable var controlQueue: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.controlQueue)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.controlQueue)! }
+    }
+    @inlinable var heartbeatQueue: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.heartbeatQueue)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.heartbeatQueue)! }
+    }
+    @inlinable var memoryBlocked: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.memoryBlocked)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.memoryBlocked)! }
+    }
     @usableFromInline var voqTotalBytes = 0
     @usableFromInline var resendBytes = 0
     @usableFromInline var reorderBytes = 0
@@ -61,14 +75,24 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var grantOutstanding = SIMD8<Double>(repeating: 0)
     /// Sources that got less than their Eq. 3 share because others still held older, larger grants;
     /// they are sent fresh grants as soon as someone's grant shrinks.
-    @usableFromInline var squeezed = Deque<Int32>()
+    @inlinable var squeezed: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.squeezed)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.squeezed)! }
+    }
     /// Source side: Σ_j r_ij over fresh grants per priority, and Eq. 4's factor per priority.
     @usableFromInline var grantTotal = SIMD8<Double>(repeating: 0)
     @usableFromInline var sourceScale = SIMD8<Double>(repeating: 1)
     /// `grantTotal` changed since `sourceScale` was computed. Every feedback header changes it, and a
     /// source hears many headers per packet it sends, so Eq. 4 is redone when a lane next needs it.
     @usableFromInline var sourceScaleStale = false
-    @usableFromInline var outbox: [FlowAction<Payload>] = []
+    @inlinable var outbox: RawRing<PendingAction<Payload>> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.outbox)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.outbox)! }
+    }
+    @inlinable var outboxNacks: RawRing<[HNANack]> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.outboxNacks)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.outboxNacks)! }
+    }
     /// Baseline hooks (see `setFlowControl` and `setRateLimit`); empty `rateLimits` means no limits.
     @usableFromInline var flowControlEnabled = true
     @usableFromInline var rateLimits: [Double] = []
@@ -137,12 +161,14 @@ public struct FlowController<Payload: FabricPayload> {
             return Peer(profile: index, grantLife: max(lifetime, 4 * profile.heardInterval),
                         rto: config.initialResendTimeout, at: now)
         }
-        memory = ControllerMemory(peers: peers, lanes: lanes, feedback: feedback, profiles: profiles)
+        memory = ControllerMemory(peers: peers, lanes: lanes, feedback: feedback, profiles: profiles,
+                                  priorities: priorities)
         self.lanes = memory.lanes
         self.feedback = memory.feedback
         self.peers = memory.peers
         self.profiles = memory.profiles
-        eligible = [Deque<Int32>](repeating: Deque(), count: priorities)
+        eligible = memory.eligible
+        control = memory.control
         for j in 0 ..< peerCount {
             // Stagger the first heartbeats over one interval.
             let t = now + profile(j).heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
@@ -163,6 +189,8 @@ public struct FlowController<Payload: FabricPayload> {
         feedback = memory.feedback
         peers = memory.peers
         profiles = memory.profiles
+        eligible = memory.eligible
+        control = memory.control
     }
 
     /// What `peer` shares with others: its units, safe rate and heartbeat periods.
@@ -233,8 +261,11 @@ public struct FlowController<Payload: FabricPayload> {
     }
 
     /// When `poll` must next run (nil when nothing is pending). May be early, never late.
+    /// Always inlined, as are the other non-mutating helpers the hot paths call: a call that is not
+    /// inlined gets a copy of the whole controller (about 1 KB) as its `self`.
     @inlinable
     public var nextDeadline: UInt64? {
+        @inline(__always) get {
         var d = timers.nextTime ?? .max
         if eligible.contains(where: { !$0.isEmpty }) {
             d = min(d, nicTokens > 0 ? now : now + Self.nanoseconds(-nicTokens, txBandwidth))
@@ -246,18 +277,44 @@ public struct FlowController<Payload: FabricPayload> {
         }
         if !controlQueue.isEmpty || !outbox.isEmpty { d = now }
         return d == .max ? nil : d
+        }
     }
 
     /// Moves the pending actions into `actions` (which must be empty; its capacity is reused).
     @inlinable
     public mutating func takeActions(into actions: inout [FlowAction<Payload>]) {
         precondition(actions.isEmpty, "pass an empty array")
-        swap(&actions, &outbox)
+        makeUnique()
+        actions.reserveCapacity(outbox.count)
+        while let action = outbox.popFirst() { actions.append(action.action(nacks: takeNacks(action.header))) }
+    }
+
+    /// Takes the pending actions one at a time, in order: the same actions as `takeActions(into:)`,
+    /// handed to `send` (the peer, the header, the payload for data) or `deliver` (the peer, the
+    /// priority, the payload) without `FlowAction` values or an array, for a driver that turns each
+    /// into its own packet form at once (the simulator).
+    @inlinable
+    public mutating func takeActions(send: (Int, HNAHeader, Payload?) -> Void, deliver: (Int, Int, Payload) -> Void) {
+        makeUnique()
+        while let action = outbox.popFirst() {
+            if action.isDelivery {
+                deliver(action.peer, Int(action.header.priority), action.payload!)
+            } else {
+                send(action.peer, action.header.header(nacks: takeNacks(action.header)), action.payload)
+            }
+        }
+    }
+
+    /// The NACK list of the outbox's next header that has one, if `header` has one.
+    @inlinable @inline(__always)
+    mutating func takeNacks(_ header: OutgoingHeader) -> [HNANack] {
+        header.nackCount == 0 ? [] : outboxNacks.removeFirst()
     }
 
     // MARK: Queries
 
     /// Bytes queued towards `peer` at `priority` (the unscaled q_ij).
+    @inlinable @inline(__always)
     public func queuedBytes(to peer: Int, priority: Int) -> Int { feedback[peer * priorities + priority].voqBytes }
 
     /// Bytes all virtual output queues can still take.
@@ -300,7 +357,7 @@ public struct FlowController<Payload: FabricPayload> {
         max(1, ceilToUInt64(bytes / rate * 1e9))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func heartbeatFrameLength(acks: Bool) -> Int {
         HNAHeader.length(priorities: priorities, data: false, acks: acks, nacks: 0) + config.heartbeatFrameOverhead
     }
@@ -411,7 +468,7 @@ public struct FlowController<Payload: FabricPayload> {
         return scale
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func currentSourceScale() -> SIMD8<Double> {
         sourceScaleStale
             ? Self.sourceScale(grantTotal: grantTotal, txBandwidth: txBandwidth, priorities: priorities,
@@ -868,15 +925,15 @@ public struct FlowController<Payload: FabricPayload> {
     mutating func makeHeader(
         to peer: Int, next: HNANextProtocol, priority: Int, sequence: UInt16?, retransmission: Bool,
         forceAcks: Bool = false
-    ) -> HNAHeader {
+    ) -> OutgoingHeader {
         let units = config.units
         let count = priorities
         let base = peer * count
         let rx = rxBandwidth
         let owesAcks = peers[peer].rxUnacked || forceAcks
-        var q = PriorityVector(count: count)
-        var r = PriorityVector(count: count)
-        var a = PriorityVector(count: count)
+        var q = SIMD8<UInt16>()
+        var r = SIMD8<UInt16>()
+        var a = SIMD8<UInt16>()
         var demand: UInt8 = 0
         var released = false
         var squeezedNow = false
@@ -920,21 +977,28 @@ public struct FlowController<Payload: FabricPayload> {
                 if Int(s) != peer { signal(Int(s)) }
             }
         }
-        let acks: PriorityVector? = owesAcks ? a : nil
-        var nacks: [HNANack] = []
+        let acks: SIMD8<UInt16>? = owesAcks ? a : nil
+        var nackCount = 0
         let now = now
         if owesAcks {
             peers[peer].rxUnacked = false
             peers[peer].rxBytesSinceAck = 0
         }
-        if !peers[peer].pendingNacks.isEmpty { swap(&nacks, &peers[peer].pendingNacks) }
+        if !peers[peer].pendingNacks.isEmpty {
+            // The list waits beside the outbox: every header made here is queued right after.
+            var nacks: [HNANack] = []
+            swap(&nacks, &peers[peer].pendingNacks)
+            nackCount = nacks.count
+            outboxNacks.append(nacks)
+        }
         peers[peer].lastSentAt = now
         peers[peer].demandReported = demand
         peers[peer].signalPending = false
-        stats.nackEntriesSent += nacks.count
-        return HNAHeader(nextProtocol: next, priority: UInt8(priority),
-                         timestamp: UInt32(truncatingIfNeeded: now / 1000), queueLengths: q, grantedRates: r,
-                         sequence: sequence, acks: acks, nacks: nacks, isRetransmission: retransmission)
+        stats.nackEntriesSent += nackCount
+        return OutgoingHeader(nextProtocol: next, priority: UInt8(priority),
+                              timestamp: UInt32(truncatingIfNeeded: now / 1000), priorityCount: count,
+                              queueLengths: q, grantedRates: r, sequence: sequence, acks: acks, nackCount: nackCount,
+                              isRetransmission: retransmission)
     }
 
     /// Standalone acks and NACKs for peers that are owed them and got no piggybacked ones.
@@ -959,7 +1023,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// uncharged by the grant (the lab measured 4,000 a second per source at 9 Mbit/s, ten percent on top
     /// of what the destination granted), so it gets none; a lane that waits for a grant, or is stalled
     /// on its window or memory, still does.
-    @inlinable
+    @inlinable @inline(__always)
     func pacingData(to peer: Int) -> Bool {
         for li in peer * priorities ..< (peer + 1) * priorities
         where lanes[li].hasWork && !lanes[li].blocked && effectiveRate(li) > 0 { return true }
