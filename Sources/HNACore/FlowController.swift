@@ -229,9 +229,16 @@ public struct FlowController<Payload: FabricPayload> {
     /// (`header.sequence != nil`), its payload.
     @inlinable
     public mutating func receive(_ header: HNAHeader, payload: Payload?, from peer: Int, now: UInt64) {
+        receive(FlowHeader(header), nacks: header.nacks, payload: payload, from: peer, now: now)
+    }
+
+    /// `receive` for a header as plain data, with its NACK list (`nacks.count == header.nackCount`).
+    @inlinable
+    public mutating func receive(_ header: FlowHeader, nacks: [HNANack], payload: Payload?, from peer: Int,
+                                 now: UInt64) {
         makeUnique()
         self.now = now
-        guard peer >= 0, peer < peerCount, header.priorityCount == priorities,
+        guard peer >= 0, peer < peerCount, Int(header.priorityCount) == priorities,
               (header.sequence == nil) == (payload == nil)
         else {
             stats.badHeaders += 1
@@ -241,7 +248,7 @@ public struct FlowController<Payload: FabricPayload> {
         if let acks = header.acks {
             for p in 0 ..< priorities { applyAck(acks[p], lane: peer * priorities + p) }
         }
-        for nack in header.nacks where Int(nack.priority) < priorities {
+        for nack in nacks where Int(nack.priority) < priorities {
             applyNack(nack, lane: peer * priorities + Int(nack.priority))
         }
         if let sequence = header.sequence, let payload {
@@ -290,24 +297,25 @@ public struct FlowController<Payload: FabricPayload> {
     }
 
     /// Takes the pending actions one at a time, in order: the same actions as `takeActions(into:)`,
-    /// handed to `send` (the peer, the header, the payload for data) or `deliver` (the peer, the
-    /// priority, the payload) without `FlowAction` values or an array, for a driver that turns each
-    /// into its own packet form at once (the simulator).
+    /// handed to `send` (the peer, the header as plain data, its NACK list, the payload for data) or
+    /// `deliver` (the peer, the priority, the payload) without `FlowAction` values or an array, for a
+    /// driver that turns each into its own packet form at once (the simulator).
     @inlinable
-    public mutating func takeActions(send: (Int, HNAHeader, Payload?) -> Void, deliver: (Int, Int, Payload) -> Void) {
+    public mutating func takeActions(send: (Int, FlowHeader, [HNANack], Payload?) -> Void,
+                                     deliver: (Int, Int, Payload) -> Void) {
         makeUnique()
         while let action = outbox.popFirst() {
             if action.isDelivery {
                 deliver(action.peer, Int(action.header.priority), action.payload!)
             } else {
-                send(action.peer, action.header.header(nacks: takeNacks(action.header)), action.payload)
+                send(action.peer, action.header, takeNacks(action.header), action.payload)
             }
         }
     }
 
     /// The NACK list of the outbox's next header that has one, if `header` has one.
     @inlinable @inline(__always)
-    mutating func takeNacks(_ header: OutgoingHeader) -> [HNANack] {
+    mutating func takeNacks(_ header: FlowHeader) -> [HNANack] {
         header.nackCount == 0 ? [] : outboxNacks.removeFirst()
     }
 
@@ -486,7 +494,7 @@ public struct FlowController<Payload: FabricPayload> {
     }
 
     @inlinable
-    mutating func applyFeedback(_ header: HNAHeader, from peer: Int) {
+    mutating func applyFeedback(_ header: FlowHeader, from peer: Int) {
         if peers[peer].heard, Int32(bitPattern: header.timestamp &- peers[peer].heardTimestamp) < 0 {
             stats.staleFeedback += 1
             return
@@ -925,7 +933,7 @@ public struct FlowController<Payload: FabricPayload> {
     mutating func makeHeader(
         to peer: Int, next: HNANextProtocol, priority: Int, sequence: UInt16?, retransmission: Bool,
         forceAcks: Bool = false
-    ) -> OutgoingHeader {
+    ) -> FlowHeader {
         let units = config.units
         let count = priorities
         let base = peer * count
@@ -995,7 +1003,7 @@ public struct FlowController<Payload: FabricPayload> {
         peers[peer].demandReported = demand
         peers[peer].signalPending = false
         stats.nackEntriesSent += nackCount
-        return OutgoingHeader(nextProtocol: next, priority: UInt8(priority),
+        return FlowHeader(nextProtocol: next, priority: UInt8(priority),
                               timestamp: UInt32(truncatingIfNeeded: now / 1000), priorityCount: count,
                               queueLengths: q, grantedRates: r, sequence: sequence, acks: acks, nackCount: nackCount,
                               isRetransmission: retransmission)

@@ -1,58 +1,88 @@
 import HNAWire
 
-/// An HNA header as the controller builds it: the fields of `HNAHeader` with the per-priority vectors
-/// as plain SIMD values and no references, so that building, queueing and handing over a header moves
-/// a few registers (an `HNAHeader` is 121 bytes with three wrapped vectors, optionals and an array, and
-/// a `FlowAction` holding one 186 bytes, moved by `memcpy` calls and retained and released). The rare
-/// NACK lists wait beside the outbox, in the same order (`ControlBlock.outboxNacks`). `header` makes
-/// the `HNAHeader` value.
-@usableFromInline
-struct OutgoingHeader {
-    @usableFromInline var queueLengths: SIMD8<UInt16>
-    @usableFromInline var grantedRates: SIMD8<UInt16>
-    /// Meaningful with `hasAcks`.
-    @usableFromInline var acks: SIMD8<UInt16>
-    @usableFromInline var timestamp: UInt32
-    /// Meaningful with `hasSequence`.
-    @usableFromInline var sequence: UInt16
-    @usableFromInline var priorityCount: UInt8
-    @usableFromInline var priority: UInt8
-    @usableFromInline var nextProtocol: HNANextProtocol
+/// An HNA header as plain data: every field of `HNAHeader` but the NACK list (whose length it keeps),
+/// with the per-priority vectors as SIMD values (entries past `priorityCount` are zero) and no
+/// references, so that building, queueing and handing one over moves a few registers. (An
+/// `HNAHeader` is 121 bytes with three wrapped vectors, optionals and an array; a `FlowAction` holding
+/// one is 186 bytes, moved by `memcpy` calls and retained and released.)
+///
+/// The controller builds its headers in this form; `takeActions(into:)` turns them into `HNAHeader`
+/// values. A driver that carries headers as values rather than bytes (the simulator) can take and
+/// hand back this form instead (`takeActions(send:deliver:)`, `receive(_:nacks:payload:from:now:)`).
+public struct FlowHeader: Hashable, Sendable, BitwiseCopyable {
+    public var queueLengths: SIMD8<UInt16>
+    public var grantedRates: SIMD8<UInt16>
+    /// The acks when `hasAcks` (zero otherwise).
+    public var ackValues: SIMD8<UInt16>
+    public var timestamp: UInt32
+    /// The sequence number when `hasSequence` (zero otherwise).
+    public var sequenceValue: UInt16
+    public var priorityCount: UInt8
+    public var priority: UInt8
+    @usableFromInline var nextProtocolValue: UInt8
     @usableFromInline var flags: UInt8
-    /// NACK entries the header carries (their list is in `ControlBlock.outboxNacks`).
-    @usableFromInline var nackCount: UInt8
+    /// Entries in the header's NACK list (which travels beside it).
+    public var nackCount: UInt8
 
-    @usableFromInline static var hasSequence: UInt8 { 1 }
-    @usableFromInline static var hasAcks: UInt8 { 2 }
-    @usableFromInline static var retransmission: UInt8 { 4 }
+    @usableFromInline static var hasSequenceFlag: UInt8 { 1 }
+    @usableFromInline static var hasAcksFlag: UInt8 { 2 }
+    @usableFromInline static var retransmissionFlag: UInt8 { 4 }
 
     @inlinable
-    init(nextProtocol: HNANextProtocol, priority: UInt8, timestamp: UInt32, priorityCount: Int,
-         queueLengths: SIMD8<UInt16>, grantedRates: SIMD8<UInt16>, sequence: UInt16?, acks: SIMD8<UInt16>?,
-         nackCount: Int, isRetransmission: Bool) {
+    public init(nextProtocol: HNANextProtocol, priority: UInt8, timestamp: UInt32, priorityCount: Int,
+                queueLengths: SIMD8<UInt16>, grantedRates: SIMD8<UInt16>, sequence: UInt16?, acks: SIMD8<UInt16>?,
+                nackCount: Int, isRetransmission: Bool) {
         self.queueLengths = queueLengths
         self.grantedRates = grantedRates
-        self.acks = acks ?? SIMD8()
-        self.nackCount = UInt8(truncatingIfNeeded: nackCount)
+        ackValues = acks ?? SIMD8()
         self.timestamp = timestamp
-        self.sequence = sequence ?? 0
+        sequenceValue = sequence ?? 0
         self.priorityCount = UInt8(truncatingIfNeeded: priorityCount)
         self.priority = priority
-        self.nextProtocol = nextProtocol
-        flags = (sequence != nil ? Self.hasSequence : 0) | (acks != nil ? Self.hasAcks : 0)
-            | (isRetransmission ? Self.retransmission : 0)
+        nextProtocolValue = nextProtocol.rawValue
+        self.nackCount = UInt8(truncatingIfNeeded: nackCount)
+        flags = (sequence != nil ? Self.hasSequenceFlag : 0) | (acks != nil ? Self.hasAcksFlag : 0)
+            | (isRetransmission ? Self.retransmissionFlag : 0)
     }
+
+    /// The fields of `header` (its NACK list is not kept, only its length).
+    @inlinable
+    public init(_ header: HNAHeader) {
+        let n = header.priorityCount
+        var q = SIMD8<UInt16>(), r = SIMD8<UInt16>()
+        for i in 0 ..< n {
+            q[i] = header.queueLengths[i]
+            r[i] = header.grantedRates[i]
+        }
+        var a: SIMD8<UInt16>?
+        if let acks = header.acks {
+            var v = SIMD8<UInt16>()
+            for i in 0 ..< n { v[i] = acks[i] }
+            a = v
+        }
+        self.init(nextProtocol: header.nextProtocol, priority: header.priority, timestamp: header.timestamp,
+                  priorityCount: n, queueLengths: q, grantedRates: r, sequence: header.sequence, acks: a,
+                  nackCount: header.nacks.count, isRetransmission: header.isRetransmission)
+    }
+
+    @inlinable public var nextProtocol: HNANextProtocol { HNANextProtocol(rawValue: nextProtocolValue) }
+    @inlinable public var hasSequence: Bool { flags & Self.hasSequenceFlag != 0 }
+    @inlinable public var hasAcks: Bool { flags & Self.hasAcksFlag != 0 }
+    @inlinable public var isRetransmission: Bool { flags & Self.retransmissionFlag != 0 }
+    /// The sequence number of a data packet (nil for others), as `HNAHeader.sequence`.
+    @inlinable public var sequence: UInt16? { hasSequence ? sequenceValue : nil }
+    /// The acks, if the header carries them, as `HNAHeader.acks`.
+    @inlinable public var acks: SIMD8<UInt16>? { hasAcks ? ackValues : nil }
 
     /// The header's length on the wire (`HNAHeader.encodedLength`).
     @inlinable
-    var encodedLength: Int {
-        HNAHeader.length(priorities: Int(priorityCount), data: flags & Self.hasSequence != 0,
-                         acks: flags & Self.hasAcks != 0, nacks: Int(nackCount))
+    public var encodedLength: Int {
+        HNAHeader.length(priorities: Int(priorityCount), data: hasSequence, acks: hasAcks, nacks: Int(nackCount))
     }
 
-    /// The header as an `HNAHeader` value, with its NACKs.
+    /// The header as an `HNAHeader` value, with its NACK list (`nacks.count == nackCount`).
     @inlinable
-    func header(nacks: [HNANack]) -> HNAHeader {
+    public func header(nacks: [HNANack]) -> HNAHeader {
         let n = Int(priorityCount)
         var q = PriorityVector(count: n), r = PriorityVector(count: n)
         var a: PriorityVector?
@@ -60,14 +90,14 @@ struct OutgoingHeader {
             q[i] = queueLengths[i]
             r[i] = grantedRates[i]
         }
-        if flags & Self.hasAcks != 0 {
+        if hasAcks {
             var v = PriorityVector(count: n)
-            for i in 0 ..< n { v[i] = acks[i] }
+            for i in 0 ..< n { v[i] = ackValues[i] }
             a = v
         }
         return HNAHeader(nextProtocol: nextProtocol, priority: priority, timestamp: timestamp, queueLengths: q,
-                         grantedRates: r, sequence: flags & Self.hasSequence != 0 ? sequence : nil, acks: a,
-                         nacks: nacks, isRetransmission: flags & Self.retransmission != 0)
+                         grantedRates: r, sequence: sequence, acks: a, nacks: nacks,
+                         isRetransmission: isRetransmission)
     }
 }
 
@@ -76,19 +106,19 @@ struct OutgoingHeader {
 /// only when a driver asks for them (`FlowController.takeActions(into:)`).
 @usableFromInline
 struct PendingAction<Payload> {
-    @usableFromInline var header: OutgoingHeader
+    @usableFromInline var header: FlowHeader
     @usableFromInline var payload: Payload?
     @usableFromInline var peer: Int
     @usableFromInline var isDelivery: Bool
 
     @inlinable
-    static func send(peer: Int, header: consuming OutgoingHeader, payload: Payload?) -> PendingAction {
+    static func send(peer: Int, header: consuming FlowHeader, payload: Payload?) -> PendingAction {
         PendingAction(header: header, payload: payload, peer: peer, isDelivery: false)
     }
 
     @inlinable
     static func deliver(peer: Int, priority: Int, payload: Payload) -> PendingAction {
-        PendingAction(header: OutgoingHeader(nextProtocol: .none, priority: UInt8(truncatingIfNeeded: priority),
+        PendingAction(header: FlowHeader(nextProtocol: .none, priority: UInt8(truncatingIfNeeded: priority),
                                              timestamp: 0, priorityCount: 0, queueLengths: SIMD8(),
                                              grantedRates: SIMD8(), sequence: nil, acks: nil, nackCount: 0,
                                              isRetransmission: false),
@@ -96,7 +126,7 @@ struct PendingAction<Payload> {
     }
 
     @inlinable
-    init(header: consuming OutgoingHeader, payload: Payload?, peer: Int, isDelivery: Bool) {
+    init(header: consuming FlowHeader, payload: Payload?, peer: Int, isDelivery: Bool) {
         self.header = header
         self.payload = payload
         self.peer = peer

@@ -16,6 +16,16 @@ public struct Flow: Sendable {
     public var isLongLived: Bool { size == Int64.max }
 }
 
+/// The application's state for one (source, destination) pair: its flows waiting (a list through
+/// `Flow.next`) and the queue level it keeps.
+struct PairState: BitwiseCopyable {
+    var head: Int32 = -1
+    var tail: Int32 = -1
+    var target: Int32
+
+    init(target: Int32) { self.target = target }
+}
+
 /// Owns the hosts' memory: the loop reaches a host through a pointer, so calling into it never copies
 /// the host (a controller is large) and never pays for dynamic exclusivity checks.
 final class HostStorage<Host>: @unchecked Sendable {
@@ -47,11 +57,10 @@ public struct Simulation<Host: SimHost> {
     let hostCount: Int
 
     // Application state per (src, dst): flows waiting, and the queue level to keep.
-    var pairHead: [Int32]
-    var pairTail: [Int32]
-    var pairTarget: [Int32]
+    var pairState: RawArray<PairState>
     var io = HostIO()
-    var wakeAt: [SimTime]
+    /// When each host's pending wake-up is (`.max`: none); an earlier one supersedes it.
+    var wakeAt: RawArray<SimTime>
     var rng: SimRandom
     var workloadRng: SimRandom
 
@@ -71,11 +80,9 @@ public struct Simulation<Host: SimHost> {
         for h in 0 ..< hostCount { hs.append(makeHost(h, fabric)) }
         storage = HostStorage(hs)
         host = storage.base
-        let pairs = hostCount * hostCount
-        pairHead = [Int32](repeating: -1, count: pairs)
-        pairTail = [Int32](repeating: -1, count: pairs)
-        pairTarget = [Int32](repeating: Int32(clamping: scenario.applicationWindowBytes), count: pairs)
-        wakeAt = [SimTime](repeating: .max, count: hostCount)
+        pairState = RawArray(repeating: PairState(target: Int32(clamping: scenario.applicationWindowBytes)),
+                         count: hostCount * hostCount)
+        wakeAt = RawArray(repeating: .max, count: hostCount)
         rng = SimRandom(seed: scenario.seed, stream: 1)
         workloadRng = SimRandom(seed: scenario.seed, stream: 2)
         metrics = MetricsCollector(scenario: scenario, fabric: fabric)
@@ -90,7 +97,7 @@ public struct Simulation<Host: SimHost> {
             for p in pairs {
                 let f = Int32(flows.count)
                 flows.append(Flow(src: Int32(p.src), dst: Int32(p.dst), size: .max, start: p.startNs, unsent: .max))
-                pairTarget[p.src * hostCount + p.dst] = Int32(clamping: Int((p.level * Double(scenario.levelUnitBytes)).rounded()))
+                pairState[p.src * hostCount + p.dst].target = Int32(clamping: Int((p.level * Double(scenario.levelUnitBytes)).rounded()))
                 queue.schedule(.flowStart, at: p.startNs, index: UInt32(f))
             }
         case let .random(distribution, load):
@@ -203,10 +210,11 @@ public struct Simulation<Host: SimHost> {
                     feed(h, dst)
                 }
             }
-            io.sends.removeAll(keepingCapacity: true)
+            io.sends.removeAll()
         }
         if !io.deliveries.isEmpty {
-            for d in io.deliveries where d.flow >= 0 {
+            for i in 0 ..< io.deliveries.count where io.deliveries[i].flow >= 0 {
+                let d = io.deliveries[i]
                 let f = Int(d.flow)
                 flows[f].delivered += Int64(d.bytes)
                 metrics.delivered(bytes: Int(d.bytes))
@@ -215,7 +223,7 @@ public struct Simulation<Host: SimHost> {
                     metrics.completed(flows[f], fabric: fabric)
                 }
             }
-            io.deliveries.removeAll(keepingCapacity: true)
+            io.deliveries.removeAll()
         }
         if let d = host[h].nextDeadline { scheduleWake(h, polled ? max(d, now &+ 1) : d) }
     }
@@ -223,12 +231,12 @@ public struct Simulation<Host: SimHost> {
     mutating func startFlow(_ f: Int) {
         let src = Int(flows[f].src), dst = Int(flows[f].dst)
         let pair = src * hostCount + dst
-        if pairTail[pair] >= 0 {
-            flows[Int(pairTail[pair])].next = Int32(f)
+        if pairState[pair].tail >= 0 {
+            flows[Int(pairState[pair].tail)].next = Int32(f)
         } else {
-            pairHead[pair] = Int32(f)
+            pairState[pair].head = Int32(f)
         }
-        pairTail[pair] = Int32(f)
+        pairState[pair].tail = Int32(f)
         feed(src, dst)
         if distribution != nil { newRandomFlow(src: src, after: now) }
         if let d = host[src].nextDeadline { scheduleWake(src, d) }
@@ -237,9 +245,9 @@ public struct Simulation<Host: SimHost> {
     /// The application: keeps the queue from `src` to `dst` at its target while flows have bytes left.
     mutating func feed(_ src: Int, _ dst: Int) {
         let pair = src * hostCount + dst
-        var head = pairHead[pair]
+        var head = pairState[pair].head
         if head < 0 { return }
-        let target = Int(pairTarget[pair])
+        let target = Int(pairState[pair].target)
         var queued = host[src].queuedBytes(to: dst)
         while head >= 0 && queued < target {
             let f = Int(head)
@@ -249,8 +257,8 @@ public struct Simulation<Host: SimHost> {
             if !flows[f].isLongLived { flows[f].unsent -= Int64(chunk) }
             if flows[f].unsent == 0 {
                 head = flows[f].next
-                pairHead[pair] = head
-                if head < 0 { pairTail[pair] = -1 }
+                pairState[pair].head = head
+                if head < 0 { pairState[pair].tail = -1 }
             }
         }
     }

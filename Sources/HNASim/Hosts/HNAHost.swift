@@ -83,9 +83,10 @@ public struct HNAHost: SimHost {
             return
         }
         guard let carried = packet.header else { return }
-        let header = carried.header(nacks: io.takeNacks(carried.nackSlot))
+        let nacks = io.takeNacks(carried.nackSlot)
         let payload = packet.kind == .data ? SimPayload(flow: packet.flow, bytes: packet.payloadBytes) : nil
-        controller.receive(header, payload: payload, from: src, now: now)
+        controller.receive(carried.flowHeader(nackCount: nacks.count), nacks: nacks, payload: payload, from: src,
+                           now: now)
         if packet.ce, hasDCQCN, dcqcn!.shouldNotify(src, now: now) {
             let wire = Framing.outerHeaderBytes + HNAHeader.length(priorities: 1, data: false, acks: false, nacks: 0)
             io.sends.append(Packet(src: Int32(id), dst: packet.src, wireBytes: Int32(wire), flow: -1, payloadBytes: 0,
@@ -131,8 +132,8 @@ public struct HNAHost: SimHost {
     mutating func collect(_ io: inout HostIO) {
         let ect = mode == .dcqcn
         let id = self.id
-        controller.takeActions(send: { peer, full, payload in
-            let header = SimHeader(full, nackSlot: full.nacks.isEmpty ? -1 : io.storeNacks(full.nacks))
+        controller.takeActions(send: { peer, full, nacks, payload in
+            let header = SimHeader(full, nackSlot: nacks.isEmpty ? -1 : io.storeNacks(nacks))
             if let p = payload {
                 var pkt = Packet(src: Int32(id), dst: Int32(peer), wireBytes: Int32(p.wireLength + Int(header.encodedLength)),
                                  flow: p.flow, payloadBytes: p.bytes, kind: .data,
@@ -147,7 +148,7 @@ public struct HNAHost: SimHost {
                                     header: header))
             }
         }, deliver: { _, _, payload in
-            io.deliveries.append((payload.flow, payload.bytes))
+            io.deliveries.append(Delivery(flow: payload.flow, bytes: payload.bytes))
         })
 
     }
