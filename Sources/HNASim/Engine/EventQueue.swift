@@ -126,6 +126,8 @@ public struct EventQueue {
     /// Where `pop` reads in the bucket of `base` (-1: not started).
     @usableFromInline var readChunk: Int32 = -1
     @usableFromInline var readIndex: Int32 = 0
+    /// Events `readChunk` held when last looked at (it may gain more at the same time later).
+    @usableFromInline var readLimit: Int32 = 0
     @usableFromInline var far: [Far] = []
     @usableFromInline var farOrder: UInt64 = 0
     @usableFromInline var pending = 0
@@ -245,6 +247,69 @@ public struct EventQueue {
         return readChunk != bucket.tail || readIndex < bucket.tailCount
     }
 
+    /// Moves to the next event if it is due at or before `end` (then `current` is it and `time` its
+    /// time), as `pop` would return it; false when there is none. The event loop reads the event in
+    /// place instead of copying it out.
+    @inlinable @inline(__always)
+    public mutating func advance(until end: SimTime) -> Bool {
+        if readChunk >= 0 && readIndex < readLimit {
+            readIndex &+= 1
+            pending &-= 1
+            processedCount &+= 1
+            return true
+        }
+        return advanceSlowly(until: end)
+    }
+
+    @usableFromInline
+    mutating func advanceSlowly(until end: SimTime) -> Bool {
+        while true {
+            if readChunk >= 0 {
+                let b = Int(base & Self.mask)
+                let tail = buckets[b].tail
+                readLimit = readChunk == tail ? buckets[b].tailCount : Int32(Self.chunkEvents)
+                if readIndex < readLimit {
+                    readIndex &+= 1
+                    pending &-= 1
+                    processedCount &+= 1
+                    return true
+                }
+                let done = readChunk
+                if done != tail {
+                    readChunk = chunkNext[Int(done)]
+                    readIndex = 0
+                    buckets[b].head = readChunk
+                    releaseChunk(done)
+                    continue
+                }
+                releaseChunk(done)
+                buckets[b] = Bucket()
+                occupied[b >> 6] &= ~(1 << UInt64(b & 63))
+                readChunk = -1
+            }
+            if pending == 0 { return false }
+            let d = nextOccupied()
+            if (d.map { base + SimTime($0) } ?? far[0].time) > end { return false }
+            _ = peekAdvance(distance: d)
+        }
+    }
+
+    /// The event `advance` moved to, in place (valid until the next `advance` or `pop`).
+    @inlinable
+    public var current: UnsafeMutablePointer<Event> {
+        @inline(__always) get { pool + (Int(readChunk) * Self.chunkEvents + Int(readIndex) - 1) }
+    }
+
+    /// Schedules the current event (an arrival) again, as the arrival of its packet at the far end of
+    /// `link` at `time`, with congestion experienced set if `ce`: a switch forwarding a packet.
+    @inlinable @inline(__always)
+    public mutating func rescheduleCurrent(on link: Int32, at time: SimTime, ce: Bool) {
+        var e = current.pointee
+        e.index = UInt32(bitPattern: link)
+        if ce { e.packet.ce = true }
+        insert(e, at: time)
+    }
+
     @inlinable
     public mutating func pop() -> Event? {
         while true {
@@ -264,6 +329,7 @@ public struct EventQueue {
                     // On to the bucket's next chunk; the consumed one is reused first.
                     readChunk = chunkNext[Int(done)]
                     readIndex = 0
+                    readLimit = 0
                     buckets[b].head = readChunk
                     releaseChunk(done)
                     continue
@@ -291,7 +357,13 @@ public struct EventQueue {
             occupied[b >> 6] &= ~(1 << UInt64(b & 63))
             readChunk = -1
         }
-        if let d = nextOccupied() {
+        return peekAdvance(distance: nextOccupied())
+    }
+
+    /// `peekAdvance` once the current bucket is released, `distance` being `nextOccupied()`.
+    @usableFromInline
+    mutating func peekAdvance(distance: Int?) -> SimTime {
+        if let d = distance {
             base += SimTime(d)
         } else {
             base = far[0].time
@@ -304,6 +376,7 @@ public struct EventQueue {
         let b = Int(base & Self.mask)
         readChunk = buckets[b].head
         readIndex = 0
+        readLimit = 0
         return base
     }
 

@@ -136,19 +136,20 @@ public struct Simulation<Host: SimHost> {
     public mutating func run(progress: ((Double) -> Void)? = nil) {
         let end = scenario.durationNs
         var untilReport = 1 << 18
-        while let t = queue.nextTime(), t <= end {
-            let e = queue.pop()!
+        while queue.advance(until: end) {
+            let t = queue.time
             now = t
-            switch e.kind {
-            case .arrive: arrive(e.packet, link: Int(e.index))
+            let e = queue.current
+            switch e.pointee.kind {
+            case .arrive: arrive(link: Int(e.pointee.index))
             case .hostWake:
-                let h = Int(e.index)
+                let h = Int(e.pointee.index)
                 if wakeAt[h] == t {
                     wakeAt[h] = .max
                     host[h].poll(now: now, io: &io)
                     drain(h, polled: true)
                 }
-            case .flowStart: startFlow(Int(e.index))
+            case .flowStart: startFlow(Int(e.pointee.index))
             case .sample:
                 metrics.sample(now: now, fabric: &fabric)
                 if now &+ metrics.sampleInterval <= end {
@@ -165,29 +166,30 @@ public struct Simulation<Host: SimHost> {
         progress?(1)
     }
 
-    mutating func arrive(_ packet: Packet, link: Int) {
+    /// The current event's packet reaches the far end of `link`. Read in place: a switch reschedules
+    /// the event itself.
+    mutating func arrive(link: Int) {
         let node = Int(fabric.links[link].to)
-        let wire = Int(packet.wireBytes)
+        let packet = UnsafePointer(queue.current.pointer(to: \.packet)!)
+        let wire = Int(packet.pointee.wireBytes)
         fabric.links[link].deliveredBytes &+= UInt64(wire)
         if node < hostCount {
-            if packet.kind == .data {
-                metrics.received(src: Int(packet.src), dst: node, wireBytes: wire, now: now)
+            if packet.pointee.kind == .data {
+                metrics.received(src: Int(packet.pointee.src), dst: node, wireBytes: wire, now: now)
             }
-            host[node].receive(packet, now: now, io: &io)
+            host[node].receive(packet.pointee, now: now, io: &io)
             drain(node)
             return
         }
-        let result = fabric.forward(switch: node - hostCount, dst: Int(packet.dst), hash: packet.hash,
-                                    bytes: wire, ect: packet.ect, now: now, rng: &rng)
+        let result = fabric.forward(switch: node - hostCount, dst: Int(packet.pointee.dst), hash: packet.pointee.hash,
+                                    bytes: wire, ect: packet.pointee.ect, now: now, rng: &rng)
         switch result {
         case .dropped:
             // The NACKs a lost packet carried are lost with it.
-            let slot = packet.nackSlot
+            let slot = packet.pointee.nackSlot
             if slot >= 0 { _ = io.takeNacks(slot) }
         case let .queued(out, arrival, marked):
-            var p = packet
-            if marked { p.ce = true }
-            queue.schedule(arrivalOf: p, on: out, at: arrival)
+            queue.rescheduleCurrent(on: out, at: arrival, ce: marked)
         }
     }
 
