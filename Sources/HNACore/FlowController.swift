@@ -352,6 +352,21 @@ public struct FlowController<Payload: FabricPayload> {
     /// The heartbeat period of an idle pair towards `peer` (at least `heartbeatInterval`).
     public func heartbeatInterval(to peer: Int) -> UInt64 { profile(peer).heartbeatInterval }
 
+
+    // MARK: Memory hints
+
+    /// Where this controller's per-peer state is, for `MemoryHint`s only: a driver running many
+    /// controllers keeps one per controller and prefetches the state its next few events will touch,
+    /// so that their cache misses overlap. Valid while the controller is neither copied nor destroyed;
+    /// a stale one only prefetches the wrong lines (a prefetch never faults and changes nothing).
+    @inlinable
+    public var prefetcher: FlowPrefetcher {
+        FlowPrefetcher(peers: UnsafeRawPointer(peers.base), peerStride: peers.stride,
+                       lanes: UnsafeRawPointer(feedback.base), laneStride: feedback.stride, priorities: priorities,
+                       peerCount: peerCount, control: UnsafeRawPointer(control),
+                       nextTimer: UnsafePointer(control.pointer(to: \.timers.next)!))
+    }
+
     // MARK: Internals
 
     @inlinable

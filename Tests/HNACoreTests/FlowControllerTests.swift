@@ -228,6 +228,23 @@ import Testing
         #expect(a.counters.enqueued == 1 && b.counters.enqueued == 2)
     }
 
+    /// Memory hints change nothing and accept any peer index.
+    @Test func prefetchHintsChangeNothing() {
+        var c = FlowController<TestPacket>(config: Self.config(), peerCount: 3, txBandwidth: Self.bandwidth,
+                                           rxBandwidth: Self.bandwidth, now: 0)
+        #expect(c.enqueue(TestPacket(source: 0, destination: 1, priority: 0, serial: 0, wireLength: 1500), to: 1,
+                          priority: 0, now: 0) == .queued)
+        let before = (c.counters, c.nextDeadline, c.queuedBytes(to: 1, priority: 0))
+        let hints = c.prefetcher
+        for peer in [-1, 0, 1, 2, 3, Int.max] { hints.prefetch(peer: peer) }
+        hints.prefetchControl()
+        hints.prefetch(pollAt: 0)
+        hints.prefetch(pollAt: .max)
+        #expect(c.counters == before.0 && c.nextDeadline == before.1 && c.queuedBytes(to: 1, priority: 0) == before.2)
+        c.poll(now: 1000)
+        #expect(c.inFlight(to: 1, priority: 0) == 1)
+    }
+
     /// The rates the controller grants go through the same allocation as `hna rates`: FIG. 12A's
     /// second example, with queue lengths reported over the wire to two destinations.
     @Test func controllerGrantsMatchEquation3() {

@@ -1,3 +1,5 @@
+import HNACore
+
 /// The event queue: a calendar (timing wheel) of one-nanosecond buckets over the next `horizon`
 /// nanoseconds, and a heap for events further out.
 ///
@@ -280,6 +282,7 @@ public struct EventQueue {
                     readIndex = 0
                     buckets[b].head = readChunk
                     releaseChunk(done)
+                    prefetchNextChunk()
                     continue
                 }
                 releaseChunk(done)
@@ -291,7 +294,48 @@ public struct EventQueue {
             let d = nextOccupied()
             if (d.map { base + SimTime($0) } ?? far[0].time) > end { return false }
             _ = peekAdvance(distance: d)
+            prefetchChunk(readChunk)
+            prefetchNextChunk()
         }
+    }
+
+    /// Starts loading a chunk's events (written a microsecond or more ago, so out of the nearer
+    /// caches): the loop reads them one after the other, and a chunk is 9 lines of which only the
+    /// first would otherwise miss... and then each of the others, chunks being scattered.
+    @inlinable @inline(__always)
+    func prefetchChunk(_ c: Int32) {
+        guard c >= 0 else { return }
+        let start = UnsafeRawPointer(pool + Int(c) * Self.chunkEvents)
+        var offset = 0
+        while offset < Self.chunkEvents * MemoryLayout<Event>.stride {
+            MemoryHint.prefetch(start + offset)
+            offset += 64
+        }
+    }
+
+    /// Starts loading the chunk after the one being read, if the bucket has one.
+    @inlinable @inline(__always)
+    func prefetchNextChunk() {
+        if readChunk >= 0 && readChunk != buckets[Int(base & Self.mask)].tail {
+            prefetchChunk(chunkNext[Int(readChunk)])
+        }
+    }
+
+    /// The `k`-th event after the current one if it is in the same bucket (at the same time): what
+    /// the loop prefetches for.
+    @inlinable @inline(__always)
+    func peek(_ k: Int) -> UnsafePointer<Event>? {
+        guard readChunk >= 0 else { return nil }
+        let bucket = buckets[Int(base & Self.mask)]
+        var chunk = readChunk
+        var index = Int(readIndex) + k - 1
+        while index >= Self.chunkEvents {
+            if chunk == bucket.tail { return nil }
+            chunk = chunkNext[Int(chunk)]
+            index -= Self.chunkEvents
+        }
+        if chunk == bucket.tail && index >= Int(bucket.tailCount) { return nil }
+        return UnsafePointer(pool + (Int(chunk) * Self.chunkEvents + index))
     }
 
     /// The event `advance` moved to, in place (valid until the next `advance` or `pop`).
@@ -398,6 +442,56 @@ public struct EventQueue {
             if w == start >> 6 { bits &= (1 << UInt64(start & 63)) &- 1 }
         }
         return nil
+    }
+
+    /// Distance from `base` to the first occupied bucket at `base + from` or later within the wheel.
+    @inlinable
+    func occupiedDistance(from: Int) -> Int? {
+        guard from >= 0, from < Self.horizon else { return nil }
+        var slot = (Int(base & Self.mask) + from) & (Self.horizon - 1)
+        var remaining = Self.horizon - from
+        while remaining > 0 {
+            let bit = slot & 63
+            let span = min(64 - bit, remaining)
+            var bits = occupied[slot >> 6] >> UInt64(bit)
+            if span < 64 { bits &= (1 << UInt64(span)) &- 1 }
+            if bits != 0 { return Self.horizon - remaining + bits.trailingZeroBitCount }
+            remaining -= span
+            slot = (slot + span) & (Self.horizon - 1)
+        }
+        return nil
+    }
+
+    /// Calls `body` with each event of the bucket `distance` nanoseconds after `base` (at most
+    /// `limit`), in order, in place: what the loop prefetches for a bucket ahead.
+    @inlinable @inline(__always)
+    func forEachEvent(atDistance distance: Int, limit: Int, _ body: (UnsafePointer<Event>) -> Void) {
+        let bucket = buckets[Int((base &+ SimTime(distance)) & Self.mask)]
+        var chunk = bucket.head
+        var left = limit
+        while chunk >= 0 && left > 0 {
+            let n = min(chunk == bucket.tail ? Int(bucket.tailCount) : Self.chunkEvents, left)
+            let first = pool + Int(chunk) * Self.chunkEvents
+            for i in 0 ..< n { body(UnsafePointer(first + i)) }
+            left -= n
+            if chunk == bucket.tail { break }
+            chunk = chunkNext[Int(chunk)]
+        }
+    }
+
+    /// Starts loading the events of the bucket `distance` nanoseconds after `base` (at most `limit`
+    /// chunks).
+    @inlinable @inline(__always)
+    func prefetchEvents(atDistance distance: Int, chunks limit: Int) {
+        let bucket = buckets[Int((base &+ SimTime(distance)) & Self.mask)]
+        var chunk = bucket.head
+        var left = limit
+        while chunk >= 0 && left > 0 {
+            prefetchChunk(chunk)
+            left -= 1
+            if chunk == bucket.tail { break }
+            chunk = chunkNext[Int(chunk)]
+        }
     }
 
     @inlinable

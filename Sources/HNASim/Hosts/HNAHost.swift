@@ -112,6 +112,8 @@ public struct HNAHost: SimHost {
         }
     }
 
+    public var prefetcher: FlowPrefetcher? { controller.prefetcher }
+
     public var stats: HostStats {
         let c = controller.counters
         var s = HostStats()

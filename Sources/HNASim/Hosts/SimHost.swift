@@ -1,3 +1,4 @@
+import HNACore
 import HNAWire
 
 /// The boundary between the simulator and what runs in a host. The simulator owns the fabric, time and
@@ -27,6 +28,15 @@ public protocol SimHost {
 
     /// What the host counted (drops by reason, retransmissions, ...).
     var stats: HostStats { get }
+
+    /// Where the host's controller keeps its state, for memory hints only (nil: no hints). The loop
+    /// prefetches what the next few events will touch; the host must not be copied after it is taken.
+    var prefetcher: FlowPrefetcher? { get }
+}
+
+extension SimHost {
+    /// No hints by default.
+    public var prefetcher: FlowPrefetcher? { nil }
 }
 
 /// Where a host puts what it does during one call; the simulator drains it after each call, so its
