@@ -251,7 +251,7 @@ struct ControlBlock<Payload> {
         c.heartbeatQueue = heartbeatQueue.copy()
         c.memoryBlocked = memoryBlocked.copy()
         c.squeezed = squeezed.copy()
-        c.timers = timers
+        c.timers = timers.copy()
         return c
     }
 
@@ -263,5 +263,6 @@ struct ControlBlock<Payload> {
         heartbeatQueue.release()
         memoryBlocked.release()
         squeezed.release()
+        timers.release()
     }
 }

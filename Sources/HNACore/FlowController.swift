@@ -364,6 +364,7 @@ public struct FlowController<Payload: FabricPayload> {
         FlowPrefetcher(peers: UnsafeRawPointer(peers.base), peerStride: peers.stride,
                        lanes: UnsafeRawPointer(feedback.base), laneStride: feedback.stride, priorities: priorities,
                        peerCount: peerCount, control: UnsafeRawPointer(control),
+                       controlSize: MemoryLayout<ControlBlock<Payload>>.size,
                        nextTimer: UnsafePointer(control.pointer(to: \.timers.next)!))
     }
 

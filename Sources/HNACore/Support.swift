@@ -134,10 +134,11 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
     @usableFromInline let peerCount: Int
     @usableFromInline let control: UnsafeRawPointer
     @usableFromInline let nextTimer: UnsafePointer<TimerEntry>
+    @usableFromInline let controlBytes: Int
 
     @inlinable
     init(peers: UnsafeRawPointer, peerStride: Int, lanes: UnsafeRawPointer, laneStride: Int, priorities: Int,
-         peerCount: Int, control: UnsafeRawPointer, nextTimer: UnsafePointer<TimerEntry>) {
+         peerCount: Int, control: UnsafeRawPointer, controlSize: Int, nextTimer: UnsafePointer<TimerEntry>) {
         self.peers = peers
         self.peerStride = peerStride
         self.lanes = lanes
@@ -146,6 +147,7 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         self.peerCount = peerCount
         self.control = control
         self.nextTimer = nextTimer
+        controlBytes = controlSize
     }
 
     /// Starts loading the state a packet from `peer` touches: its peer record and its lanes.
@@ -166,8 +168,11 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
     /// Starts loading the controller's queues and timers (the first step before `prefetch(pollAt:)`).
     @inlinable @inline(__always)
     public func prefetchControl() {
-        MemoryHint.prefetch(control)
-        MemoryHint.prefetch(UnsafeRawPointer(nextTimer))
+        var offset = 0
+        while offset < controlBytes {
+            MemoryHint.prefetch(control + offset)
+            offset += 64
+        }
     }
 
     /// Starts loading the peer or lane state of the controller's earliest timer if it is due at `now`

@@ -62,8 +62,14 @@ public struct Simulation<Host: SimHost> {
     var io = HostIO()
     /// When each host's pending wake-up is (`.max`: none); an earlier one supersedes it.
     var wakeAt: RawArray<SimTime>
-    /// The nanosecond whose next occupied ones were last prefetched for (`prefetchAhead`).
+    /// The nanosecond whose next occupied ones were last prefetched for, and the second of those
+    /// (`prefetchAhead`).
     var lookaheadTime: SimTime = .max
+    var lookaheadSecond: SimTime = .max
+    /// Whether the loop prefetches: only when the hosts' state is far larger than the caches (the
+    /// lookahead costs about a hundred instructions per nanosecond of events, which pays for itself
+    /// only when the misses it hides are there).
+    let prefetching: Bool
     /// Where each host keeps its state, for prefetching (`SimHost.prefetcher`).
     var hints: RawArray<FlowPrefetcher?>
     var rng: SimRandom
@@ -89,6 +95,7 @@ public struct Simulation<Host: SimHost> {
                          count: hostCount * hostCount)
         wakeAt = RawArray(repeating: .max, count: hostCount)
         hints = RawArray(repeating: nil, count: hostCount)
+        prefetching = hostCount > Self.prefetchFromHosts
         for h in 0 ..< hostCount { hints[h] = host[h].prefetcher }
         rng = SimRandom(seed: scenario.seed, stream: 1)
         workloadRng = SimRandom(seed: scenario.seed, stream: 2)
@@ -147,11 +154,13 @@ public struct Simulation<Host: SimHost> {
             let t = queue.time
             now = t
             let e = queue.current
-            if t != lookaheadTime {
-                lookaheadTime = t
-                prefetchAhead()
+            if prefetching {
+                if t != lookaheadTime {
+                    lookaheadTime = t
+                    prefetchAhead()
+                }
+                if let ahead = queue.peek(Self.prefetchDistance) { prefetchSecond(ahead, at: t) }
             }
-            if let ahead = queue.peek(Self.prefetchDistance) { prefetchSecond(ahead, at: t) }
             switch e.pointee.kind {
             case .arrive: arrive(link: Int(e.pointee.index))
             case .hostWake:
@@ -185,13 +194,28 @@ public struct Simulation<Host: SimHost> {
     /// thousand hosts has a few tens of events per nanosecond, each touching state of a different
     /// host; loaded one after the other, those misses would cost more than the work itself.
     static var prefetchDistance: Int { 4 }
+    /// Fabrics larger than this prefetch (a controller keeps state for every peer: at 128 hosts all of
+    /// it is a few megabytes).
+    static var prefetchFromHosts: Int { 128 }
 
+    /// Runs when the loop enters the events of a new nanosecond `t`: the next occupied nanosecond is
+    /// the one that was second last time (unless something was scheduled in between, which then goes
+    /// without hints), so one bitmap scan per nanosecond finds the new second.
     mutating func prefetchAhead() {
-        guard let next = queue.occupiedDistance(from: 1) else { return }
-        if let second = queue.occupiedDistance(from: next + 1) {
-            queue.prefetchEvents(atDistance: second, chunks: 8)
+        let t = queue.time
+        var next = lookaheadSecond
+        if next <= t || next == .max {
+            guard let d = queue.occupiedDistance(from: 1) else { return }
+            next = t + SimTime(d)
         }
-        queue.forEachEvent(atDistance: next, limit: 64) { prefetchFirst($0) }
+        let nextDistance = Int(next - t)
+        if let d = queue.occupiedDistance(from: nextDistance + 1) {
+            lookaheadSecond = t + SimTime(d)
+            queue.prefetchEvents(atDistance: d, chunks: 8)
+        } else {
+            lookaheadSecond = .max
+        }
+        queue.forEachEvent(atDistance: nextDistance, limit: 64) { prefetchFirst($0) }
     }
 
     /// First step for an event `2 * prefetchDistance` ahead: the peer state an arrival at a host will
