@@ -363,9 +363,11 @@ public struct FlowController<Payload: FabricPayload> {
     public var prefetcher: FlowPrefetcher {
         FlowPrefetcher(peers: UnsafeRawPointer(peers.base), peerStride: peers.stride,
                        lanes: UnsafeRawPointer(feedback.base), laneStride: feedback.stride, priorities: priorities,
-                       peerCount: peerCount, control: UnsafeRawPointer(control),
-                       controlSize: MemoryLayout<ControlBlock<Payload>>.size,
-                       nextTimer: UnsafePointer(control.pointer(to: \.timers.next)!))
+                       peerCount: peerCount, object: UnsafeRawPointer(Unmanaged.passUnretained(memory).toOpaque()),
+                       control: UnsafeRawPointer(control), controlBytes: MemoryLayout<ControlBlock<Payload>>.size,
+                       nextTimer: UnsafePointer(control.pointer(to: \.timers.next)!),
+                       controlQueue: UnsafePointer(control.pointer(to: \.controlQueue)!),
+                       heartbeatQueue: UnsafePointer(control.pointer(to: \.heartbeatQueue)!))
     }
 
     // MARK: Internals

@@ -122,9 +122,9 @@ public enum MemoryHint {
     }
 }
 
-/// The addresses of one controller's per-peer state and timers (`FlowController.prefetcher`), to start
-/// loading what its next calls will touch. Reads nothing but, in `prefetch(pollAt:)`, the controller's
-/// earliest timer; changes nothing.
+/// The addresses of one controller's per-peer state, queues and timers (`FlowController.prefetcher`),
+/// to start loading what its next calls will touch. Reads nothing but, in `prefetch(pollAt:)`, the
+/// controller's earliest timer and the heads of its control and heartbeat queues; changes nothing.
 public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
     @usableFromInline let peers: UnsafeRawPointer
     @usableFromInline let peerStride: Int
@@ -132,22 +132,30 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
     @usableFromInline let laneStride: Int
     @usableFromInline let priorities: Int
     @usableFromInline let peerCount: Int
+    @usableFromInline let object: UnsafeRawPointer
     @usableFromInline let control: UnsafeRawPointer
-    @usableFromInline let nextTimer: UnsafePointer<TimerEntry>
     @usableFromInline let controlBytes: Int
+    @usableFromInline let nextTimer: UnsafePointer<TimerEntry>
+    @usableFromInline let controlQueue: UnsafePointer<RawRing<Int32>>
+    @usableFromInline let heartbeatQueue: UnsafePointer<RawRing<Int32>>
 
     @inlinable
     init(peers: UnsafeRawPointer, peerStride: Int, lanes: UnsafeRawPointer, laneStride: Int, priorities: Int,
-         peerCount: Int, control: UnsafeRawPointer, controlSize: Int, nextTimer: UnsafePointer<TimerEntry>) {
+         peerCount: Int, object: UnsafeRawPointer, control: UnsafeRawPointer, controlBytes: Int,
+         nextTimer: UnsafePointer<TimerEntry>, controlQueue: UnsafePointer<RawRing<Int32>>,
+         heartbeatQueue: UnsafePointer<RawRing<Int32>>) {
         self.peers = peers
         self.peerStride = peerStride
         self.lanes = lanes
         self.laneStride = laneStride
         self.priorities = priorities
         self.peerCount = peerCount
+        self.object = object
         self.control = control
+        self.controlBytes = controlBytes
         self.nextTimer = nextTimer
-        controlBytes = controlSize
+        self.controlQueue = controlQueue
+        self.heartbeatQueue = heartbeatQueue
     }
 
     /// Starts loading the state a packet from `peer` touches: its peer record and its lanes.
@@ -165,9 +173,11 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         }
     }
 
-    /// Starts loading the controller's queues and timers (the first step before `prefetch(pollAt:)`).
+    /// Starts loading what any call touches: the controller's queues, outbox and timers (the first
+    /// step before `prefetch(pollAt:)`) and the header of the object that owns its memory.
     @inlinable @inline(__always)
-    public func prefetchControl() {
+    public func prefetchController() {
+        MemoryHint.prefetch(object)
         var offset = 0
         while offset < controlBytes {
             MemoryHint.prefetch(control + offset)
@@ -175,10 +185,13 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         }
     }
 
-    /// Starts loading the peer or lane state of the controller's earliest timer if it is due at `now`
-    /// (what `poll(now:)` touches first). Reads that timer: call `prefetchControl()` some time before.
+    /// Starts loading the peer or lane state of the controller's earliest timer if it is due at `now`,
+    /// and of the peers at the heads of its control and heartbeat queues (what `poll(now:)` touches
+    /// first). Reads those: call `prefetchController()` some time before.
     @inlinable @inline(__always)
     public func prefetch(pollAt now: UInt64) {
+        if let peer = controlQueue.pointee.first { prefetch(peer: Int(peer)) }
+        if let peer = heartbeatQueue.pointee.first { prefetch(peer: Int(peer)) }
         let next = nextTimer.pointee
         guard next.time <= now else { return }
         let index = Int(truncatingIfNeeded: next.code >> 3)

@@ -2,12 +2,15 @@
 /// priority queue.
 ///
 /// Nearly every timer is set a fixed delay after the current time (acks, NACKs, resends, heartbeats,
-/// grant expiry), so the deadlines of one kind mostly arrive already sorted. Each kind therefore has a
-/// FIFO run that takes a deadline in O(1) when it sorts after the run's last entry; only the others
-/// (lane wake-ups, deadlines set against an earlier time, a driver whose clock steps back) go to a
-/// binary heap. Taking the next deadline compares the heads of the runs and the heap. A general heap
-/// cost about as much per packet as the rest of the controller: thousands of armed timers, one push
-/// and one pop per ack or resend timer, log2(n) levels each.
+/// grant expiry), so the deadlines of one kind mostly arrive already sorted. Each kind therefore has
+/// FIFO runs that take a deadline in O(1) when it sorts after a run's last entry; only the others go
+/// to a binary heap. Two kinds get more than one run, because their deadlines interleave two or
+/// three sorted sequences: a heartbeat is re-armed either a period after now (an idle pair) or a
+/// period after the pair's last send (a pair that sent since, typically the heartbeat queued at the
+/// last firing, sent a little later), and the lanes that pace data each wake at their own increasing
+/// times. Without the extra runs about half of all deadlines at a thousand peers went to a heap of
+/// several hundred entries. Taking the next deadline compares the heads of the runs and the heap:
+/// the order is exactly a single priority queue's, whichever run or heap holds an entry.
 ///
 /// The queue lives in the controller's memory (`ControlBlock`) and is used in place: the heads, the
 /// runs' positions and the heap's size are inline, next to `next`, so taking or adding a deadline
@@ -19,19 +22,32 @@ struct TimerQueue {
     /// run's index, or -1 for the heap.
     @usableFromInline var next = TimerEntry.none
     @usableFromInline var nextSource = -1
-    /// The first entry of each run (`TimerEntry.none` when empty), indexed by `TimerKind.rawValue`:
-    /// what `findNext` compares.
+    /// The first entry of each run (`TimerEntry.none` when empty): what `findNext` compares.
     @usableFromInline var heads: TimerSlots = TimerSlots()
-    /// One run per `TimerKind`, indexed by its raw value.
-    @usableFromInline var runs: (TimerRun, TimerRun, TimerRun, TimerRun, TimerRun, TimerRun, TimerRun) =
-        (TimerRun(), TimerRun(), TimerRun(), TimerRun(), TimerRun(), TimerRun(), TimerRun())
+    /// The runs (`runs(of:)` says which belong to a kind).
+    @usableFromInline var runs: (TimerRun, TimerRun, TimerRun, TimerRun, TimerRun, TimerRun, TimerRun, TimerRun,
+                                 TimerRun, TimerRun) =
+        (TimerRun(), TimerRun(), TimerRun(), TimerRun(), TimerRun(), TimerRun(), TimerRun(), TimerRun(),
+         TimerRun(), TimerRun())
     @usableFromInline var heap = TimerHeap()
 
-    @usableFromInline static var runCount: Int { 7 }
+    @usableFromInline static var runCount: Int { 10 }
 
-    @inlinable init() {
-        precondition(TimerKind.allCases.count == Self.runCount)
+    /// The runs of a kind: lane wake-ups three, heartbeats two, the others one.
+    @inlinable @inline(__always)
+    static func runs(of kind: TimerKind) -> Range<Int> {
+        switch kind {
+        case .laneWake: return 0 ..< 3
+        case .resend: return 3 ..< 4
+        case .nack: return 4 ..< 5
+        case .ack: return 5 ..< 6
+        case .heartbeat: return 6 ..< 8
+        case .grantExpiry: return 8 ..< 9
+        case .grantRefresh: return 9 ..< 10
+        }
     }
+
+    @inlinable init() {}
 
     @inlinable var nextTime: UInt64? { next == .none ? nil : next.time }
 
@@ -43,13 +59,14 @@ struct TimerQueue {
 
     @inlinable
     mutating func insert(_ entry: TimerEntry) {
-        let k = Int(entry.kind.rawValue)
-        let (inRun, first) = withRuns { runs -> (Bool, Bool) in
-            guard runs[k].accepts(entry) else { return (false, false) }
-            runs[k].append(entry)
-            return (true, runs[k].count == 1)
+        let (k, first) = withRuns { runs -> (Int, Bool) in
+            for k in Self.runs(of: entry.kind) where runs[k].accepts(entry) {
+                runs[k].append(entry)
+                return (k, runs[k].count == 1)
+            }
+            return (-1, false)
         }
-        if inRun {
+        if k >= 0 {
             if first { heads[k] = entry }
             if entry < next {
                 next = entry
@@ -83,9 +100,11 @@ struct TimerQueue {
     mutating func findNext() {
         var best = heap.first
         var source = -1
-        for k in 0 ..< Self.runCount where heads[k] < best {
-            best = heads[k]
-            source = k
+        heads.withEntries { heads in
+            for k in 0 ..< Self.runCount where heads[k] < best {
+                best = heads[k]
+                source = k
+            }
         }
         next = best
         nextSource = source
@@ -112,28 +131,34 @@ struct TimerQueue {
     }
 }
 
-/// Eight timer entries inline (the heads of the seven runs).
+/// Ten timer entries inline (the heads of the runs).
 @usableFromInline
 struct TimerSlots {
-    @usableFromInline var storage: (TimerEntry, TimerEntry, TimerEntry, TimerEntry,
-                                    TimerEntry, TimerEntry, TimerEntry, TimerEntry) =
-        (.none, .none, .none, .none, .none, .none, .none, .none)
+    @usableFromInline var storage: (TimerEntry, TimerEntry, TimerEntry, TimerEntry, TimerEntry,
+                                    TimerEntry, TimerEntry, TimerEntry, TimerEntry, TimerEntry) =
+        (.none, .none, .none, .none, .none, .none, .none, .none, .none, .none)
+    @usableFromInline static var count: Int { 10 }
 
     @inlinable init() {}
+
+    /// Runs `body` with the entries in place (reading them through a copy of the tuple would copy all
+    /// eight for each).
+    @inlinable @inline(__always)
+    mutating func withEntries<R>(_ body: (UnsafeMutablePointer<TimerEntry>) -> R) -> R {
+        withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: TimerEntry.self, capacity: Self.count, body) }
+    }
 
     @inlinable
     subscript(k: Int) -> TimerEntry {
         @inline(__always) get {
-            precondition(k >= 0 && k < 8)
+            precondition(k >= 0 && k < Self.count)
             return withUnsafePointer(to: storage) {
-                $0.withMemoryRebound(to: TimerEntry.self, capacity: 8) { $0[k] }
+                $0.withMemoryRebound(to: TimerEntry.self, capacity: Self.count) { $0[k] }
             }
         }
         @inline(__always) set {
-            precondition(k >= 0 && k < 8)
-            withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: TimerEntry.self, capacity: 8) { $0[k] = newValue }
-            }
+            precondition(k >= 0 && k < Self.count)
+            withEntries { $0[k] = newValue }
         }
     }
 }

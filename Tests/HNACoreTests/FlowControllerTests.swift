@@ -237,7 +237,7 @@ import Testing
         let before = (c.counters, c.nextDeadline, c.queuedBytes(to: 1, priority: 0))
         let hints = c.prefetcher
         for peer in [-1, 0, 1, 2, 3, Int.max] { hints.prefetch(peer: peer) }
-        hints.prefetchControl()
+        hints.prefetchController()
         hints.prefetch(pollAt: 0)
         hints.prefetch(pollAt: .max)
         #expect(c.counters == before.0 && c.nextDeadline == before.1 && c.queuedBytes(to: 1, priority: 0) == before.2)

@@ -100,6 +100,7 @@ public struct Simulation<Host: SimHost> {
         rng = SimRandom(seed: scenario.seed, stream: 1)
         workloadRng = SimRandom(seed: scenario.seed, stream: 2)
         metrics = MetricsCollector(scenario: scenario, fabric: fabric)
+        queue.typicalDelay = scenario.fabric.linkDelayNs
         setUpTraffic()
         queue.schedule(.sample, at: metrics.sampleInterval, index: 0)
         for h in 0 ..< hostCount { scheduleWake(h, host[h].nextDeadline ?? .max) }
@@ -226,11 +227,30 @@ public struct Simulation<Host: SimHost> {
         switch e.pointee.kind {
         case .arrive:
             let node = Int(fabric.links[Int(e.pointee.index)].to)
-            if node < hostCount { hints[node]?.prefetch(peer: Int(e.pointee.packet.src)) }
+            if node < hostCount, let hint = hints[node] {
+                prefetchHost(node)
+                hint.prefetchController()
+                hint.prefetch(peer: Int(e.pointee.packet.src))
+            }
         case .hostWake:
-            hints[Int(e.pointee.index)]?.prefetchControl()
+            let h = Int(e.pointee.index)
+            if let hint = hints[h] {
+                prefetchHost(h)
+                hint.prefetchController()
+            }
         default:
             break
+        }
+    }
+
+    /// Starts loading host `h`'s own struct (its controller's scalars and configuration).
+    @inline(__always)
+    func prefetchHost(_ h: Int) {
+        let start = UnsafeRawPointer(host + h)
+        var offset = 0
+        while offset < MemoryLayout<Host>.size {
+            MemoryHint.prefetch(start + offset)
+            offset += 64
         }
     }
 
