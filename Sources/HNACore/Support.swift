@@ -101,6 +101,13 @@ public struct FlowCounters: Hashable, Sendable {
 /// takes one per packet.
 @inlinable @inline(__always)
 public func ceilToUInt64(_ x: Double) -> UInt64 {
+    // Below 2^62 (every time and size the controller and the simulator compute), the signed
+    // conversions are single instructions; the unsigned ones, and the checks that make them trap
+    // where they must, cost several more. The rest takes the general path, traps included.
+    if x >= 0 && x < 0x1p62 {
+        let t = Int64(x)
+        return UInt64(bitPattern: Double(t) < x ? t &+ 1 : t)
+    }
     let t = UInt64(x)
     return Double(t) < x ? t + 1 : t
 }

@@ -98,16 +98,20 @@ struct TimerQueue {
 
     @inlinable
     mutating func findNext() {
-        var best = heap.first
-        var source = -1
-        heads.withEntries { heads in
-            for k in 0 ..< Self.runCount where heads[k] < best {
-                best = heads[k]
-                source = k
+        let first = heap.first
+        // The scan keeps its best in registers (captured variables would live in memory).
+        (next, nextSource) = heads.withEntries { heads -> (TimerEntry, Int) in
+            var best = first
+            var source = -1
+            for k in 0 ..< Self.runCount {
+                let e = heads[k]
+                if e.time < best.time || (e.time == best.time && e.code < best.code) {
+                    best = e
+                    source = k
+                }
             }
+            return (best, source)
         }
-        next = best
-        nextSource = source
     }
 
     /// A queue with its own buffers and the same entries.

@@ -22,11 +22,20 @@ public struct RawList<Element: BitwiseCopyable>: @unchecked Sendable {
     public var isEmpty: Bool { @inline(__always) get { count == 0 } }
 
     public subscript(i: Int) -> Element {
-        @inline(__always) get {
+        @inline(__always) unsafeAddress {
             precondition(UInt(bitPattern: i) < UInt(bitPattern: count), "index out of range")
-            return base[i]
+            return UnsafePointer(base + i)
+        }
+        @inline(__always) nonmutating unsafeMutableAddress {
+            precondition(UInt(bitPattern: i) < UInt(bitPattern: count), "index out of range")
+            return base + i
         }
     }
+
+    public var indices: Range<Int> { 0 ..< count }
+
+    /// The values as an array.
+    public var array: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
     @inline(__always)
     public mutating func append(_ e: Element) {

@@ -3,7 +3,7 @@ import HNACore
 /// application. Generic over the host so the loop is specialised and every host call is static.
 
 /// One application flow. Long-lived sources are flows of unbounded size.
-public struct Flow: Sendable {
+public struct Flow: Sendable, BitwiseCopyable {
     public var src: Int32
     public var dst: Int32
     public var size: Int64
@@ -54,7 +54,8 @@ public struct Simulation<Host: SimHost> {
     public var hosts: UnsafeBufferPointer<Host> { UnsafeBufferPointer(start: host, count: hostCount) }
     public private(set) var queue = EventQueue(capacity: 1 << 16)
     public private(set) var now: SimTime = 0
-    public private(set) var flows: [Flow] = []
+    /// Updated in place by the loop (a raw list: no array uniqueness check per delivery).
+    public private(set) var flows = RawList<Flow>(capacity: 1024)
     let hostCount: Int
 
     // Application state per (src, dst): flows waiting, and the queue level to keep.
