@@ -365,7 +365,7 @@ public struct FlowController<Payload: FabricPayload> {
                        lanes: UnsafeRawPointer(feedback.base), laneStride: feedback.stride, priorities: priorities,
                        peerCount: peerCount, object: UnsafeRawPointer(Unmanaged.passUnretained(memory).toOpaque()),
                        control: UnsafeRawPointer(control), controlBytes: MemoryLayout<ControlBlock<Payload>>.size,
-                       nextTimer: UnsafePointer(control.pointer(to: \.timers.next)!),
+                       timers: UnsafePointer(control.pointer(to: \.timers)!),
                        controlQueue: UnsafePointer(control.pointer(to: \.controlQueue)!),
                        heartbeatQueue: UnsafePointer(control.pointer(to: \.heartbeatQueue)!))
     }
@@ -968,6 +968,12 @@ public struct FlowController<Payload: FabricPayload> {
         withScalars(&grantOutstanding, &receiveBudget, &queueTotal) { outstanding, budget, columnTotal in
             for p in 0 ..< count {
                 let li = base + p
+                if owesAcks { a[p] = lanes[li].rcvNext }
+                // A pair with nothing queued either way and no grant outstanding (an idle pair's
+                // heartbeat): q and r are zero and nothing below would change.
+                if feedback[li].pendingBytes == 0 && feedback[li].reportedQueue == 0 && feedback[li].sentGrant == 0 {
+                    continue
+                }
                 var outstandingSum = outstanding[0]
                 for k in 1 ..< count { outstandingSum += outstanding[k] }
                 let qp = units.encodeQueue(bytes: UInt64(feedback[li].pendingBytes))
@@ -990,7 +996,6 @@ public struct FlowController<Payload: FabricPayload> {
                 if new < old { released = true }
                 outstanding[p] += new - old
                 feedback[li].sentGrant = new
-                if owesAcks { a[p] = lanes[li].rcvNext }
             }
         }
         if squeezedNow && !peers[peer].squeezed {
@@ -1319,8 +1324,8 @@ struct TimerEntry: Comparable {
     /// Sorts after every real entry; marks "no entry" in `TimerQueue`.
     @inlinable static var none: TimerEntry { TimerEntry(time: .max, code: .max) }
 
-    @inlinable var index: Int { Int(code >> 3) }
-    @inlinable var kind: TimerKind { TimerKind(rawValue: code & 7)! }
+    @inlinable var index: Int { @inline(__always) get { Int(code >> 3) } }
+    @inlinable var kind: TimerKind { @inline(__always) get { TimerKind(rawValue: code & 7)! } }
 
     @inlinable static func < (a: TimerEntry, b: TimerEntry) -> Bool {
         a.time != b.time ? a.time < b.time : a.code < b.code

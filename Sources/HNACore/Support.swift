@@ -143,13 +143,14 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
     @usableFromInline let control: UnsafeRawPointer
     @usableFromInline let controlBytes: Int
     @usableFromInline let nextTimer: UnsafePointer<TimerEntry>
+    @usableFromInline let timers: UnsafePointer<TimerQueue>
     @usableFromInline let controlQueue: UnsafePointer<RawRing<Int32>>
     @usableFromInline let heartbeatQueue: UnsafePointer<RawRing<Int32>>
 
     @inlinable
     init(peers: UnsafeRawPointer, peerStride: Int, lanes: UnsafeRawPointer, laneStride: Int, priorities: Int,
          peerCount: Int, object: UnsafeRawPointer, control: UnsafeRawPointer, controlBytes: Int,
-         nextTimer: UnsafePointer<TimerEntry>, controlQueue: UnsafePointer<RawRing<Int32>>,
+         timers: UnsafePointer<TimerQueue>, controlQueue: UnsafePointer<RawRing<Int32>>,
          heartbeatQueue: UnsafePointer<RawRing<Int32>>) {
         self.peers = peers
         self.peerStride = peerStride
@@ -160,7 +161,9 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         self.object = object
         self.control = control
         self.controlBytes = controlBytes
-        self.nextTimer = nextTimer
+        self.timers = timers
+        nextTimer = UnsafePointer(UnsafeRawPointer(timers).advanced(by: MemoryLayout<TimerQueue>.offset(of: \.next)!)
+            .assumingMemoryBound(to: TimerEntry.self))
         self.controlQueue = controlQueue
         self.heartbeatQueue = heartbeatQueue
     }
@@ -202,7 +205,10 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         let next = nextTimer.pointee
         guard next.time <= now else { return }
         let index = Int(truncatingIfNeeded: next.code >> 3)
-        switch TimerKind(rawValue: next.code & 7) {
+        guard let kind = TimerKind(rawValue: next.code & 7) else { return }
+        // The timer's run (the entry after it becomes the head) and the runs it is re-armed into.
+        TimerQueue.prefetchRuns(of: timers, popping: timers.pointee.nextSource, inserting: kind)
+        switch kind as TimerKind? {
         case .heartbeat?, .ack?, .grantExpiry?, .grantRefresh?:
             prefetch(peer: index)
         case .laneWake?, .resend?, .nack?:

@@ -114,6 +114,16 @@ struct TimerQueue {
         }
     }
 
+    /// Starts loading the entry that becomes run `source`'s head when its head is taken, and the
+    /// slots the runs of `kind` append to next (memory hints: reads only this queue's own fields).
+    @inlinable @inline(__always)
+    static func prefetchRuns(of queue: UnsafePointer<TimerQueue>, popping source: Int, inserting kind: TimerKind) {
+        let runs = (UnsafeRawPointer(queue) + MemoryLayout<TimerQueue>.offset(of: \.runs)!)
+            .assumingMemoryBound(to: TimerRun.self)
+        if source >= 0 && source < Self.runCount { runs[source].prefetch(offset: 1) }
+        for k in Self.runs(of: kind) { runs[k].prefetch(offset: Int(runs[k].count)) }
+    }
+
     /// A queue with its own buffers and the same entries.
     @usableFromInline
     func copy() -> TimerQueue {
@@ -182,11 +192,11 @@ struct TimerRun {
     @inlinable var isEmpty: Bool { count == 0 }
 
     /// True when `entry` keeps the run sorted.
-    @inlinable func accepts(_ entry: TimerEntry) -> Bool {
+    @inlinable @inline(__always) func accepts(_ entry: TimerEntry) -> Bool {
         count == 0 || items![Int((head &+ count &- 1) & (capacity &- 1))] < entry
     }
 
-    @inlinable mutating func append(_ entry: TimerEntry) {
+    @inlinable @inline(__always) mutating func append(_ entry: TimerEntry) {
         if count == capacity { grow() }
         items![Int((head &+ count) & (capacity &- 1))] = entry
         count &+= 1
@@ -212,6 +222,13 @@ struct TimerRun {
         }
         head = (head &+ 1) & (capacity &- 1)
         return items![Int(head)]
+    }
+
+    /// Starts loading the slot `offset` places after the head.
+    @inlinable @inline(__always)
+    func prefetch(offset: Int) {
+        guard let items, capacity > 0 else { return }
+        MemoryHint.prefetch(UnsafeRawPointer(items + ((Int(head) &+ offset) & (Int(capacity) &- 1))))
     }
 
     @usableFromInline
