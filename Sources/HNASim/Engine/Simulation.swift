@@ -72,7 +72,7 @@ public struct Simulation<Host: SimHost> {
     /// only when the misses it hides are there).
     let prefetching: Bool
     /// Where each host keeps its state, for prefetching (`SimHost.prefetcher`).
-    var hints: RawArray<FlowPrefetcher?>
+    let hints: [FlowPrefetcher?]
     var rng: SimRandom
     var workloadRng: SimRandom
 
@@ -95,9 +95,8 @@ public struct Simulation<Host: SimHost> {
         pairState = RawArray(repeating: PairState(target: Int32(clamping: scenario.applicationWindowBytes)),
                          count: hostCount * hostCount)
         wakeAt = RawArray(repeating: .max, count: hostCount)
-        hints = RawArray(repeating: nil, count: hostCount)
+        hints = (0 ..< hostCount).map { [host] h in host[h].prefetcher }
         prefetching = hostCount > Self.prefetchFromHosts
-        for h in 0 ..< hostCount { hints[h] = host[h].prefetcher }
         rng = SimRandom(seed: scenario.seed, stream: 1)
         workloadRng = SimRandom(seed: scenario.seed, stream: 2)
         metrics = MetricsCollector(scenario: scenario, fabric: fabric)
