@@ -30,22 +30,40 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var stats = FlowCounters()
 
     @usableFromInline let priorities: Int
-    @usableFromInline var lanes: [Lane<Payload>]
+    /// Owns the records `lanes`, `feedback`, `peers` and `profiles` point into (see `ControllerMemory`).
+    @usableFromInline var memory: ControllerMemory<Payload>
+    @usableFromInline var lanes: RecordTable<Lane<Payload>>
     /// Indexed like `lanes`.
-    @usableFromInline var feedback: [PairFeedback]
-    @usableFromInline var peers: [Peer]
+    @usableFromInline var feedback: RecordTable<PairFeedback>
+    @usableFromInline var peers: RecordTable<Peer>
+    /// What peers share: units, safe rate, heartbeat periods (`Peer.profile` indexes it).
+    @usableFromInline var profiles: RecordTable<PeerProfile>
     /// Per priority, round robin over lanes that have work and may be able to send.
-    @usableFromInline var eligible: [Deque<Int32>]
-    @usableFromInline var timers = TimerQueue()
+    @usableFromInline var eligible: RecordTable<RawRing<Int32>>
+    /// The queues, outbox and timers below live in `memory` (`ControlBlock`).
+    @usableFromInline var control: UnsafeMutablePointer<ControlBlock<Payload>>
+    @inlinable var timers: TimerQueue {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.timers)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.timers)! }
+    }
     @usableFromInline var nicTokens: Double
     @usableFromInline var nicRefilledAt: UInt64
     @usableFromInline var heartbeatTokens: Double
     @usableFromInline var heartbeatRefilledAt: UInt64
     @usableFromInline let heartbeatRate: Double
     @usableFromInline let heartbeatDepth: Double
-    @usableFromInline var controlQueue = Deque<Int32>()
-    @usableFromInline var heartbeatQueue = Deque<Int32>()
-    @usableFromInline var memoryBlocked = Deque<Int32>()
+    @inlinable var controlQueue: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.controlQueue)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.controlQueue)! }
+    }
+    @inlinable var heartbeatQueue: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.heartbeatQueue)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.heartbeatQueue)! }
+    }
+    @inlinable var memoryBlocked: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.memoryBlocked)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.memoryBlocked)! }
+    }
     @usableFromInline var voqTotalBytes = 0
     @usableFromInline var resendBytes = 0
     @usableFromInline var reorderBytes = 0
@@ -57,14 +75,24 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var grantOutstanding = SIMD8<Double>(repeating: 0)
     /// Sources that got less than their Eq. 3 share because others still held older, larger grants;
     /// they are sent fresh grants as soon as someone's grant shrinks.
-    @usableFromInline var squeezed = Deque<Int32>()
+    @inlinable var squeezed: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.squeezed)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.squeezed)! }
+    }
     /// Source side: Σ_j r_ij over fresh grants per priority, and Eq. 4's factor per priority.
     @usableFromInline var grantTotal = SIMD8<Double>(repeating: 0)
     @usableFromInline var sourceScale = SIMD8<Double>(repeating: 1)
     /// `grantTotal` changed since `sourceScale` was computed. Every feedback header changes it, and a
     /// source hears many headers per packet it sends, so Eq. 4 is redone when a lane next needs it.
     @usableFromInline var sourceScaleStale = false
-    @usableFromInline var outbox: [FlowAction<Payload>] = []
+    @inlinable var outbox: RawRing<PendingAction<Payload>> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.outbox)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.outbox)! }
+    }
+    @inlinable var outboxNacks: RawRing<[HNANack]> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.outboxNacks)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.outboxNacks)! }
+    }
     /// Baseline hooks (see `setFlowControl` and `setRateLimit`); empty `rateLimits` means no limits.
     @usableFromInline var flowControlEnabled = true
     @usableFromInline var rateLimits: [Double] = []
@@ -102,14 +130,14 @@ public struct FlowController<Payload: FabricPayload> {
         nicRefilledAt = now
         heartbeatTokens = heartbeatDepth
         heartbeatRefilledAt = now
-        feedback = [PairFeedback](repeating: PairFeedback(), count: peerCount * priorities)
-        lanes = []
-        lanes.reserveCapacity(peerCount * priorities)
-        for _ in 0 ..< peerCount * priorities {
-            lanes.append(Lane(tokens: Double(config.rateBurstBytes), at: now))
-        }
+        let feedback = [PairFeedback](repeating: PairFeedback(), count: peerCount * priorities)
+        let lanes = [Lane<Payload>](repeating: Lane(tokens: Double(config.rateBurstBytes), at: now),
+                                    count: peerCount * priorities)
         let globalInterval = heartbeatInterval
-        peers = (0 ..< peerCount).map { j in
+        let lifetime = grantLifetime
+        var profiles: [PeerProfile] = []
+        var profileIndex: [PeerProfile: UInt32] = [:]
+        let peers = (0 ..< peerCount).map { j in
             let peerRx = peerRxBandwidth?[j] ?? min(rxBandwidth, txBandwidth)
             // The receiver hears up to `peerCount` sources (a symmetric fabric): each may use its share.
             func interval(_ bandwidth: Double) -> UInt64 {
@@ -118,18 +146,56 @@ public struct FlowController<Payload: FabricPayload> {
             }
             // Towards the peer: bounded by its receive bandwidth. From the peer: by this HNA's, which the
             // peer applies the same way (its own transmit bandwidth is taken as its receive bandwidth).
-            return Peer(units: peerUnits?[j] ?? config.units,
-                        safeRate: peerRx / Double(peerCount) / Double(config.priorities),
-                        heartbeatInterval: interval(min(txBandwidth, peerRx)),
-                        heardInterval: interval(min(rxBandwidth, peerRx)), rto: config.initialResendTimeout, at: now)
+            let profile = PeerProfile(units: peerUnits?[j] ?? config.units,
+                                      safeRate: peerRx / Double(peerCount) / Double(config.priorities),
+                                      heartbeatInterval: interval(min(txBandwidth, peerRx)),
+                                      heardInterval: interval(min(rxBandwidth, peerRx)))
+            let index: UInt32
+            if let known = profileIndex[profile] {
+                index = known
+            } else {
+                index = UInt32(profiles.count)
+                profileIndex[profile] = index
+                profiles.append(profile)
+            }
+            return Peer(profile: index, grantLife: max(lifetime, 4 * profile.heardInterval),
+                        rto: config.initialResendTimeout, at: now)
         }
-        eligible = [Deque<Int32>](repeating: Deque(), count: priorities)
+        memory = ControllerMemory(peers: peers, lanes: lanes, feedback: feedback, profiles: profiles,
+                                  priorities: priorities)
+        self.lanes = memory.lanes
+        self.feedback = memory.feedback
+        self.peers = memory.peers
+        self.profiles = memory.profiles
+        eligible = memory.eligible
+        control = memory.control
         for j in 0 ..< peerCount {
             // Stagger the first heartbeats over one interval.
-            let t = now + peers[j].heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
+            let t = now + profile(j).heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
             timers.insert(TimerEntry(time: t, index: j, kind: .heartbeat))
         }
     }
+
+    /// Gives this controller its own records before it changes them, if a copy of it shares them.
+    @inlinable @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&memory) { separate() }
+    }
+
+    @usableFromInline
+    mutating func separate() {
+        memory = memory.copy()
+        lanes = memory.lanes
+        feedback = memory.feedback
+        peers = memory.peers
+        profiles = memory.profiles
+        eligible = memory.eligible
+        control = memory.control
+    }
+
+    /// What `peer` shares with others: its units, safe rate and heartbeat periods.
+    @inlinable @inline(__always)
+    func profile(_ peer: Int) -> PeerProfile { profiles[Int(peers[peer].profile)] }
 
     // MARK: Events
 
@@ -137,6 +203,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// drops with a reason; the driver should stop reading from its VMs while `freeQueueBytes` is low.
     @inlinable
     public mutating func enqueue(_ payload: Payload, to peer: Int, priority: Int, now: UInt64) -> IngressResult {
+        makeUnique()
         self.now = now
         guard peer >= 0, peer < peerCount, priority >= 0, priority < priorities else {
             return drop(.badDestination)
@@ -164,8 +231,16 @@ public struct FlowController<Payload: FabricPayload> {
     /// (`header.sequence != nil`), its payload.
     @inlinable
     public mutating func receive(_ header: HNAHeader, payload: Payload?, from peer: Int, now: UInt64) {
+        receive(FlowHeader(header), nacks: header.nacks, payload: payload, from: peer, now: now)
+    }
+
+    /// `receive` for a header as plain data, with its NACK list (`nacks.count == header.nackCount`).
+    @inlinable
+    public mutating func receive(_ header: FlowHeader, nacks: [HNANack], payload: Payload?, from peer: Int,
+                                 now: UInt64) {
+        makeUnique()
         self.now = now
-        guard peer >= 0, peer < peerCount, header.priorityCount == priorities,
+        guard peer >= 0, peer < peerCount, Int(header.priorityCount) == priorities,
               (header.sequence == nil) == (payload == nil)
         else {
             stats.badHeaders += 1
@@ -175,7 +250,7 @@ public struct FlowController<Payload: FabricPayload> {
         if let acks = header.acks {
             for p in 0 ..< priorities { applyAck(acks[p], lane: peer * priorities + p) }
         }
-        for nack in header.nacks where Int(nack.priority) < priorities {
+        for nack in nacks where Int(nack.priority) < priorities {
             applyNack(nack, lane: peer * priorities + Int(nack.priority))
         }
         if let sequence = header.sequence, let payload {
@@ -186,6 +261,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// Runs due timers, then sends what the rates, the NIC and the heartbeat budget allow at `now`.
     @inlinable
     public mutating func poll(now: UInt64) {
+        makeUnique()
         self.now = now
         while let t = timers.popDue(now: now) { fire(t) }
         schedule()
@@ -194,8 +270,11 @@ public struct FlowController<Payload: FabricPayload> {
     }
 
     /// When `poll` must next run (nil when nothing is pending). May be early, never late.
+    /// Always inlined, as are the other non-mutating helpers the hot paths call: a call that is not
+    /// inlined gets a copy of the whole controller (about 1 KB) as its `self`.
     @inlinable
     public var nextDeadline: UInt64? {
+        @inline(__always) get {
         var d = timers.nextTime ?? .max
         if eligible.contains(where: { !$0.isEmpty }) {
             d = min(d, nicTokens > 0 ? now : now + Self.nanoseconds(-nicTokens, txBandwidth))
@@ -207,18 +286,45 @@ public struct FlowController<Payload: FabricPayload> {
         }
         if !controlQueue.isEmpty || !outbox.isEmpty { d = now }
         return d == .max ? nil : d
+        }
     }
 
     /// Moves the pending actions into `actions` (which must be empty; its capacity is reused).
     @inlinable
     public mutating func takeActions(into actions: inout [FlowAction<Payload>]) {
         precondition(actions.isEmpty, "pass an empty array")
-        swap(&actions, &outbox)
+        makeUnique()
+        actions.reserveCapacity(outbox.count)
+        while let action = outbox.popFirst() { actions.append(action.action(nacks: takeNacks(action.header))) }
+    }
+
+    /// Takes the pending actions one at a time, in order: the same actions as `takeActions(into:)`,
+    /// handed to `send` (the peer, the header as plain data, its NACK list, the payload for data) or
+    /// `deliver` (the peer, the priority, the payload) without `FlowAction` values or an array, for a
+    /// driver that turns each into its own packet form at once (the simulator).
+    @inlinable
+    public mutating func takeActions(send: (Int, FlowHeader, [HNANack], Payload?) -> Void,
+                                     deliver: (Int, Int, Payload) -> Void) {
+        makeUnique()
+        while let action = outbox.popFirst() {
+            if action.isDelivery {
+                deliver(action.peer, Int(action.header.priority), action.payload!)
+            } else {
+                send(action.peer, action.header, takeNacks(action.header), action.payload)
+            }
+        }
+    }
+
+    /// The NACK list of the outbox's next header that has one, if `header` has one.
+    @inlinable @inline(__always)
+    mutating func takeNacks(_ header: FlowHeader) -> [HNANack] {
+        header.nackCount == 0 ? [] : outboxNacks.removeFirst()
     }
 
     // MARK: Queries
 
     /// Bytes queued towards `peer` at `priority` (the unscaled q_ij).
+    @inlinable @inline(__always)
     public func queuedBytes(to peer: Int, priority: Int) -> Int { feedback[peer * priorities + priority].voqBytes }
 
     /// Bytes all virtual output queues can still take.
@@ -253,7 +359,25 @@ public struct FlowController<Payload: FabricPayload> {
     /// True when the grant from `peer` is fresh.
     public func hasFreshGrant(from peer: Int) -> Bool { peers[peer].grantFresh }
     /// The heartbeat period of an idle pair towards `peer` (at least `heartbeatInterval`).
-    public func heartbeatInterval(to peer: Int) -> UInt64 { peers[peer].heartbeatInterval }
+    public func heartbeatInterval(to peer: Int) -> UInt64 { profile(peer).heartbeatInterval }
+
+
+    // MARK: Memory hints
+
+    /// Where this controller's per-peer state is, for `MemoryHint`s only: a driver running many
+    /// controllers keeps one per controller and prefetches the state its next few events will touch,
+    /// so that their cache misses overlap. Valid while the controller is neither copied nor destroyed;
+    /// a stale one only prefetches the wrong lines (a prefetch never faults and changes nothing).
+    @inlinable
+    public var prefetcher: FlowPrefetcher {
+        FlowPrefetcher(peers: UnsafeRawPointer(peers.base), peerStride: peers.stride,
+                       lanes: UnsafeRawPointer(feedback.base), laneStride: feedback.stride, priorities: priorities,
+                       peerCount: peerCount, object: UnsafeRawPointer(Unmanaged.passUnretained(memory).toOpaque()),
+                       control: UnsafeRawPointer(control), controlBytes: MemoryLayout<ControlBlock<Payload>>.size,
+                       timers: UnsafePointer(control.pointer(to: \.timers)!),
+                       controlQueue: UnsafePointer(control.pointer(to: \.controlQueue)!),
+                       heartbeatQueue: UnsafePointer(control.pointer(to: \.heartbeatQueue)!))
+    }
 
     // MARK: Internals
 
@@ -268,7 +392,7 @@ public struct FlowController<Payload: FabricPayload> {
         max(1, ceilToUInt64(bytes / rate * 1e9))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func heartbeatFrameLength(acks: Bool) -> Int {
         HNAHeader.length(priorities: priorities, data: false, acks: acks, nacks: 0) + config.heartbeatFrameOverhead
     }
@@ -283,7 +407,7 @@ public struct FlowController<Payload: FabricPayload> {
     func effectiveRate(_ li: Int) -> Double {
         let peer = li / priorities
         return Self.laneRate(grantFresh: peers[peer].grantFresh, grant: feedback[li].grant,
-                             sourceScale: currentSourceScale()[li % priorities], safeRate: peers[peer].safeRate,
+                             sourceScale: currentSourceScale()[li % priorities], safeRate: profile(peer).safeRate,
                              flowControl: flowControlEnabled, txBandwidth: txBandwidth,
                              limit: rateLimits.isEmpty ? .infinity : rateLimits[peer])
     }
@@ -306,6 +430,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// scheduling, acks and retransmission work as before. This is how the simulator runs its baselines
     /// on the same controller: "no flow control", and an ECN rate control that sets limits.
     public mutating func setFlowControl(enabled: Bool) {
+        makeUnique()
         flowControlEnabled = enabled
         for li in lanes.indices { kick(li) }
     }
@@ -314,6 +439,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// with nil. Applies with or without flow control; the lanes are re-examined at once.
     public mutating func setRateLimit(_ bytesPerSecond: Double?, toPeer peer: Int) {
         precondition(peer >= 0 && peer < peerCount)
+        makeUnique()
         if rateLimits.isEmpty {
             if bytesPerSecond == nil { return }
             rateLimits = [Double](repeating: .infinity, count: peerCount)
@@ -377,7 +503,7 @@ public struct FlowController<Payload: FabricPayload> {
         return scale
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func currentSourceScale() -> SIMD8<Double> {
         sourceScaleStale
             ? Self.sourceScale(grantTotal: grantTotal, txBandwidth: txBandwidth, priorities: priorities,
@@ -395,14 +521,14 @@ public struct FlowController<Payload: FabricPayload> {
     }
 
     @inlinable
-    mutating func applyFeedback(_ header: HNAHeader, from peer: Int) {
+    mutating func applyFeedback(_ header: FlowHeader, from peer: Int) {
         if peers[peer].heard, Int32(bitPattern: header.timestamp &- peers[peer].heardTimestamp) < 0 {
             stats.staleFeedback += 1
             return
         }
         peers[peer].heard = true
         peers[peer].heardTimestamp = header.timestamp
-        let units = peers[peer].units
+        let units = profile(peer).units
         let count = priorities
         let base = peer * count
         var demandChanged = false
@@ -412,7 +538,6 @@ public struct FlowController<Payload: FabricPayload> {
         // One pass through a buffer pointer (see `makeHeader`); lanes to kick are collected and kicked
         // afterwards, in the same order, since kicking touches nothing this loop reads.
         withScalars(&queueTotal, &grantTotal) { columnTotal, rowTotal in
-        feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
                 let q = units.decodeQueue(header.queueLengths[p])
@@ -430,7 +555,6 @@ public struct FlowController<Payload: FabricPayload> {
                 feedback[li].grant = g
                 if g > oldGrant || !wasFresh { kicks |= 1 << UInt8(p) }
             }
-        }
         }
         while kicks != 0 {
             kick(base + kicks.trailingZeroBitCount)
@@ -629,7 +753,7 @@ public struct FlowController<Payload: FabricPayload> {
             if peers[i].rxUnacked { queueControl(i) }
         case .heartbeat:
             let idle = now - min(now, peers[i].lastSentAt)
-            let interval = peers[i].heartbeatInterval
+            let interval = profile(i).heartbeatInterval
             if idle >= interval {
                 if !pacingData(to: i) { queueHeartbeat(i) }
                 timers.insert(TimerEntry(time: now + interval, index: i, kind: .heartbeat))
@@ -772,6 +896,8 @@ public struct FlowController<Payload: FabricPayload> {
         }
         let rto = peers[peer].srtt + max(4 * peers[peer].rttvar, config.resendTimeout)
         peers[peer].rto = min(config.maxResendTimeout, rto)
+        let base = max(grantLifetime, 4 * profile(peer).heardInterval)
+        peers[peer].grantLife = max(base, 2 * peers[peer].rto)
         stats.roundTripSamples += 1
     }
 
@@ -789,8 +915,7 @@ public struct FlowController<Payload: FabricPayload> {
     func lifetime(_ peer: Int) -> UInt64 {
         // A peer heartbeats this HNA less often when this HNA receives slowly: its grants live four of
         // the peer's periods.
-        let base = max(grantLifetime, 4 * peers[peer].heardInterval)
-        return peers[peer].srtt == 0 ? base : max(base, 2 * peers[peer].rto)
+        peers[peer].grantLife
     }
 
     /// Sends from the lanes by priority, round robin within a priority, while the NIC has tokens.
@@ -815,7 +940,7 @@ public struct FlowController<Payload: FabricPayload> {
         let (peer, p) = li.quotientAndRemainder(dividingBy: priorities)
         refreshSourceScale()
         let rate = Self.laneRate(grantFresh: peers[peer].grantFresh, grant: feedback[li].grant,
-                                 sourceScale: sourceScale[p], safeRate: peers[peer].safeRate,
+                                 sourceScale: sourceScale[p], safeRate: profile(peer).safeRate,
                                  flowControl: flowControlEnabled, txBandwidth: txBandwidth,
                                  limit: rateLimits.isEmpty ? .infinity : rateLimits[peer])
         let burst = Double(config.rateBurstBytes)
@@ -909,24 +1034,29 @@ public struct FlowController<Payload: FabricPayload> {
     mutating func makeHeader(
         to peer: Int, next: HNANextProtocol, priority: Int, sequence: UInt16?, retransmission: Bool,
         forceAcks: Bool = false
-    ) -> HNAHeader {
+    ) -> FlowHeader {
         let units = config.units
         let count = priorities
         let base = peer * count
         let rx = rxBandwidth
         let owesAcks = peers[peer].rxUnacked || forceAcks
-        var q = PriorityVector(count: count)
-        var r = PriorityVector(count: count)
-        var a = PriorityVector(count: count)
+        var q = SIMD8<UInt16>()
+        var r = SIMD8<UInt16>()
+        var a = SIMD8<UInt16>()
         var demand: UInt8 = 0
         var released = false
         var squeezedNow = false
         // One pass over the peer's feedback through a buffer pointer: indexing the array per field
         // would check its uniqueness on every write.
         withScalars(&grantOutstanding, &receiveBudget, &queueTotal) { outstanding, budget, columnTotal in
-        feedback.withUnsafeMutableBufferPointer { feedback in
             for p in 0 ..< count {
                 let li = base + p
+                if owesAcks { a[p] = lanes[li].rcvNext }
+                // A pair with nothing queued either way and no grant outstanding (an idle pair's
+                // heartbeat): q and r are zero and nothing below would change.
+                if feedback[li].pendingBytes == 0 && feedback[li].reportedQueue == 0 && feedback[li].sentGrant == 0 {
+                    continue
+                }
                 var outstandingSum = outstanding[0]
                 for k in 1 ..< count { outstandingSum += outstanding[k] }
                 let qp = units.encodeQueue(bytes: UInt64(feedback[li].pendingBytes))
@@ -949,9 +1079,7 @@ public struct FlowController<Payload: FabricPayload> {
                 if new < old { released = true }
                 outstanding[p] += new - old
                 feedback[li].sentGrant = new
-                if owesAcks { a[p] = lanes[li].rcvNext }
             }
-        }
         }
         if squeezedNow && !peers[peer].squeezed {
             peers[peer].squeezed = true
@@ -963,23 +1091,28 @@ public struct FlowController<Payload: FabricPayload> {
                 if Int(s) != peer { signal(Int(s)) }
             }
         }
-        let acks: PriorityVector? = owesAcks ? a : nil
-        var nacks: [HNANack] = []
+        let acks: SIMD8<UInt16>? = owesAcks ? a : nil
+        var nackCount = 0
         let now = now
-        peers.withUnsafeMutableBufferPointer { peers in
-            if owesAcks {
-                peers[peer].rxUnacked = false
-                peers[peer].rxBytesSinceAck = 0
-            }
-            if !peers[peer].pendingNacks.isEmpty { swap(&nacks, &peers[peer].pendingNacks) }
-            peers[peer].lastSentAt = now
-            peers[peer].demandReported = demand
-            peers[peer].signalPending = false
+        if owesAcks {
+            peers[peer].rxUnacked = false
+            peers[peer].rxBytesSinceAck = 0
         }
-        stats.nackEntriesSent += nacks.count
-        return HNAHeader(nextProtocol: next, priority: UInt8(priority),
-                         timestamp: UInt32(truncatingIfNeeded: now / 1000), queueLengths: q, grantedRates: r,
-                         sequence: sequence, acks: acks, nacks: nacks, isRetransmission: retransmission)
+        if !peers[peer].pendingNacks.isEmpty {
+            // The list waits beside the outbox: every header made here is queued right after.
+            var nacks: [HNANack] = []
+            swap(&nacks, &peers[peer].pendingNacks)
+            nackCount = nacks.count
+            outboxNacks.append(nacks)
+        }
+        peers[peer].lastSentAt = now
+        peers[peer].demandReported = demand
+        peers[peer].signalPending = false
+        stats.nackEntriesSent += nackCount
+        return FlowHeader(nextProtocol: next, priority: UInt8(priority),
+                              timestamp: UInt32(truncatingIfNeeded: now / 1000), priorityCount: count,
+                              queueLengths: q, grantedRates: r, sequence: sequence, acks: acks, nackCount: nackCount,
+                              isRetransmission: retransmission)
     }
 
     /// Standalone acks and NACKs for peers that are owed them and got no piggybacked ones.
@@ -1004,7 +1137,7 @@ public struct FlowController<Payload: FabricPayload> {
     /// uncharged by the grant (the lab measured 4,000 a second per source at 9 Mbit/s, ten percent on top
     /// of what the destination granted), so it gets none; a lane that waits for a grant, or is stalled
     /// on its window or memory, still does.
-    @inlinable
+    @inlinable @inline(__always)
     func pacingData(to peer: Int) -> Bool {
         for li in peer * priorities ..< (peer + 1) * priorities
         where lanes[li].hasWork && !lanes[li].blocked && effectiveRate(li) > 0 { return true }
@@ -1134,26 +1267,27 @@ struct PairFeedback {
 /// state for what the peer sends us at this priority (rate feedback: `PairFeedback`).
 @usableFromInline
 struct Lane<Payload> {
-    // Field order is layout: what enqueue, kick and serve touch comes first and the small fields
-    // share one word, so the struct is 72 bytes instead of 96 and a send reads fewer cache lines.
+    // Field order is layout: in `ControllerMemory` a lane follows its `PairFeedback` (40 bytes), and
+    // what a header and a kick touch (the queues' presence, rcvNext, the flags) ends that cache line;
+    // the rest, which only sending and receiving data touch, is on the next.
     @usableFromInline var voq = Deque<Payload>()
     @usableFromInline var resend = Deque<UInt16>()
-    @usableFromInline var unacked = Deque<Unacked<Payload>>()
-    @usableFromInline var tokens: Double
-    @usableFromInline var refilledAt: UInt64
-    @usableFromInline var nextSequence: UInt16 = 0
+    @usableFromInline var rcvNext: UInt16 = 0
     /// Segments of the oldest unacked train already acked (0 for packets).
     @usableFromInline var headAcked: UInt8 = 0
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
-    @usableFromInline var resendArmed = false
-    @usableFromInline var rcvNext: UInt16 = 0
+    @usableFromInline var unacked = Deque<Unacked<Payload>>()
     /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
     @usableFromInline var reorder = Deque<Payload?>()
-    @usableFromInline var reorderCount = 0
+    @usableFromInline var tokens: Double
+    @usableFromInline var refilledAt: UInt64
     @usableFromInline var wakeAt: UInt64 = 0
     /// When the lane's NACK timer is due (0: not armed).
     @usableFromInline var nackAt: UInt64 = 0
+    @usableFromInline var reorderCount = 0
+    @usableFromInline var nextSequence: UInt16 = 0
+    @usableFromInline var resendArmed = false
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
@@ -1191,48 +1325,102 @@ struct Lane<Payload> {
 
 }
 
+/// What a peer shares with others like it: the controller keeps one copy per distinct profile, so a
+/// peer's own record stays within one cache line.
 @usableFromInline
-struct Peer {
-    // Word-sized fields first, then the flags together: 80 bytes instead of 104.
+struct PeerProfile: Hashable {
     @usableFromInline let units: FlowUnits
     @usableFromInline let safeRate: Double
     /// This pair's heartbeat period (see `FlowController.heartbeatInterval`).
     @usableFromInline let heartbeatInterval: UInt64
     /// The peer's heartbeat period towards this HNA, as the peer computes it: grants from it live four.
     @usableFromInline let heardInterval: UInt64
+
+    @inlinable init(units: FlowUnits, safeRate: Double, heartbeatInterval: UInt64, heardInterval: UInt64) {
+        self.units = units
+        self.safeRate = safeRate
+        self.heartbeatInterval = heartbeatInterval
+        self.heardInterval = heardInterval
+    }
+}
+
+@usableFromInline
+struct Peer {
+    // Field order is layout: everything a header sent to or received from the peer touches fills the
+    // first 64 bytes (one cache line of `ControllerMemory`); the round-trip state, which only acks and
+    // resends touch, follows on the next line.
     @usableFromInline var lastSentAt: UInt64
     @usableFromInline var grantAt: UInt64 = 0
-    @usableFromInline var rxBytesSinceAck = 0
     @usableFromInline var heartbeatQueuedAt: UInt64 = 0
+    /// How long a grant from the peer stays fresh (`FlowController.lifetime`), kept up to date by
+    /// `sampleRoundTrip`.
+    @usableFromInline var grantLife: UInt64
+    @usableFromInline var rxBytesSinceAck = 0
     @usableFromInline var pendingNacks: [HNANack] = []
+    @usableFromInline var heardTimestamp: UInt32 = 0
+    /// Index of the peer's `PeerProfile`.
+    @usableFromInline let profile: UInt32
+    /// Priorities whose last report to the peer had a non-zero queue length.
+    @usableFromInline var demandReported: UInt8 = 0
+    @usableFromInline var flags: UInt16 = 0
     /// RFC 6298 state towards the peer (ns): smoothed RTT (0 until the first sample), its variation,
     /// and the retransmission timeout derived from them.
     @usableFromInline var srtt: UInt64 = 0
     @usableFromInline var rttvar: UInt64 = 0
     @usableFromInline var rto: UInt64
-    @usableFromInline var heardTimestamp: UInt32 = 0
-    /// Priorities whose last report to the peer had a non-zero queue length.
-    @usableFromInline var demandReported: UInt8 = 0
-    @usableFromInline var heard = false
-    @usableFromInline var grantFresh = false
-    @usableFromInline var grantTimerArmed = false
-    @usableFromInline var rxUnacked = false
-    @usableFromInline var ackTimerArmed = false
-    @usableFromInline var controlQueued = false
-    @usableFromInline var heartbeatQueued = false
-    @usableFromInline var signalPending = false
-    @usableFromInline var squeezed = false
 
-    @usableFromInline var grantRefreshArmed = false
-
-    @inlinable init(units: FlowUnits, safeRate: Double, heartbeatInterval: UInt64, heardInterval: UInt64, rto: UInt64,
-                    at time: UInt64) {
-        self.units = units
-        self.safeRate = safeRate
-        self.heartbeatInterval = heartbeatInterval
-        self.heardInterval = heardInterval
+    @inlinable init(profile: UInt32, grantLife: UInt64, rto: UInt64, at time: UInt64) {
+        self.profile = profile
+        self.grantLife = grantLife
         self.rto = rto
         lastSentAt = time
+    }
+
+    @inlinable @inline(__always)
+    func flag(_ bit: UInt16) -> Bool { flags & bit != 0 }
+
+    @inlinable @inline(__always)
+    mutating func setFlag(_ bit: UInt16, _ on: Bool) { flags = on ? flags | bit : flags & ~bit }
+
+    @inlinable var heard: Bool {
+        @inline(__always) get { flag(1 << 0) }
+        @inline(__always) set { setFlag(1 << 0, newValue) }
+    }
+    @inlinable var grantFresh: Bool {
+        @inline(__always) get { flag(1 << 1) }
+        @inline(__always) set { setFlag(1 << 1, newValue) }
+    }
+    @inlinable var grantTimerArmed: Bool {
+        @inline(__always) get { flag(1 << 2) }
+        @inline(__always) set { setFlag(1 << 2, newValue) }
+    }
+    @inlinable var rxUnacked: Bool {
+        @inline(__always) get { flag(1 << 3) }
+        @inline(__always) set { setFlag(1 << 3, newValue) }
+    }
+    @inlinable var ackTimerArmed: Bool {
+        @inline(__always) get { flag(1 << 4) }
+        @inline(__always) set { setFlag(1 << 4, newValue) }
+    }
+    @inlinable var controlQueued: Bool {
+        @inline(__always) get { flag(1 << 5) }
+        @inline(__always) set { setFlag(1 << 5, newValue) }
+    }
+    @inlinable var heartbeatQueued: Bool {
+        @inline(__always) get { flag(1 << 6) }
+        @inline(__always) set { setFlag(1 << 6, newValue) }
+    }
+    @inlinable var signalPending: Bool {
+        @inline(__always) get { flag(1 << 7) }
+        @inline(__always) set { setFlag(1 << 7, newValue) }
+    }
+    @inlinable var squeezed: Bool {
+        @inline(__always) get { flag(1 << 8) }
+        @inline(__always) set { setFlag(1 << 8, newValue) }
+    }
+    @inlinable var grantRefreshArmed: Bool {
+        @inline(__always) get { flag(1 << 9) }
+        @inline(__always) set { setFlag(1 << 9, newValue) }
     }
 }
 
@@ -1261,8 +1449,8 @@ struct TimerEntry: Comparable {
     /// Sorts after every real entry; marks "no entry" in `TimerQueue`.
     @inlinable static var none: TimerEntry { TimerEntry(time: .max, code: .max) }
 
-    @inlinable var index: Int { Int(code >> 3) }
-    @inlinable var kind: TimerKind { TimerKind(rawValue: code & 7)! }
+    @inlinable var index: Int { @inline(__always) get { Int(code >> 3) } }
+    @inlinable var kind: TimerKind { @inline(__always) get { TimerKind(rawValue: code & 7)! } }
 
     @inlinable static func < (a: TimerEntry, b: TimerEntry) -> Bool {
         a.time != b.time ? a.time < b.time : a.code < b.code

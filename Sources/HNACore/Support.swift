@@ -120,6 +120,124 @@ public struct FlowCounters: Hashable, Sendable {
 /// takes one per packet.
 @inlinable @inline(__always)
 public func ceilToUInt64(_ x: Double) -> UInt64 {
+    // Below 2^62 (every time and size the controller and the simulator compute), the signed
+    // conversions are single instructions; the unsigned ones, and the checks that make them trap
+    // where they must, cost several more. The rest takes the general path, traps included.
+    if x >= 0 && x < 0x1p62 {
+        let t = Int64(x)
+        return UInt64(bitPattern: Double(t) < x ? t &+ 1 : t)
+    }
     let t = UInt64(x)
     return Double(t) < x ? t + 1 : t
+}
+
+/// LLVM's prefetch intrinsic, declared by its name (Swift has no prefetch of its own): a hint that
+/// changes nothing but when a cache line arrives.
+@_silgen_name("llvm.prefetch.p0")
+@usableFromInline
+func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ cacheType: Int32)
+
+/// Memory hints for drivers that run many controllers (a simulator of a thousand hosts touches a
+/// different controller, and a different peer's state in it, on nearly every event): issuing the
+/// loads of the next few events early lets their cache misses overlap. They change no state.
+public enum MemoryHint {
+    /// Starts loading the cache line at `address` for reading.
+    @inlinable @inline(__always)
+    public static func prefetch(_ address: UnsafeRawPointer) {
+        llvmPrefetch(address, 0, 3, 1)
+    }
+}
+
+/// The addresses of one controller's per-peer state, queues and timers (`FlowController.prefetcher`),
+/// to start loading what its next calls will touch. Reads nothing but, in `prefetch(pollAt:)`, the
+/// controller's earliest timer and the heads of its control and heartbeat queues; changes nothing.
+public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
+    @usableFromInline let peers: UnsafeRawPointer
+    @usableFromInline let peerStride: Int
+    @usableFromInline let lanes: UnsafeRawPointer
+    @usableFromInline let laneStride: Int
+    @usableFromInline let priorities: Int
+    @usableFromInline let peerCount: Int
+    @usableFromInline let object: UnsafeRawPointer
+    @usableFromInline let control: UnsafeRawPointer
+    @usableFromInline let controlBytes: Int
+    @usableFromInline let nextTimer: UnsafePointer<TimerEntry>
+    @usableFromInline let timers: UnsafePointer<TimerQueue>
+    @usableFromInline let controlQueue: UnsafePointer<RawRing<Int32>>
+    @usableFromInline let heartbeatQueue: UnsafePointer<RawRing<Int32>>
+
+    @inlinable
+    init(peers: UnsafeRawPointer, peerStride: Int, lanes: UnsafeRawPointer, laneStride: Int, priorities: Int,
+         peerCount: Int, object: UnsafeRawPointer, control: UnsafeRawPointer, controlBytes: Int,
+         timers: UnsafePointer<TimerQueue>, controlQueue: UnsafePointer<RawRing<Int32>>,
+         heartbeatQueue: UnsafePointer<RawRing<Int32>>) {
+        self.peers = peers
+        self.peerStride = peerStride
+        self.lanes = lanes
+        self.laneStride = laneStride
+        self.priorities = priorities
+        self.peerCount = peerCount
+        self.object = object
+        self.control = control
+        self.controlBytes = controlBytes
+        self.timers = timers
+        nextTimer = UnsafePointer(UnsafeRawPointer(timers).advanced(by: MemoryLayout<TimerQueue>.offset(of: \.next)!)
+            .assumingMemoryBound(to: TimerEntry.self))
+        self.controlQueue = controlQueue
+        self.heartbeatQueue = heartbeatQueue
+    }
+
+    /// Starts loading the state a packet from `peer` touches: its peer record and its lanes.
+    @inlinable @inline(__always)
+    public func prefetch(peer: Int) {
+        guard UInt(bitPattern: peer) < UInt(bitPattern: peerCount) else { return }
+        let record = peers + peer &* peerStride
+        MemoryHint.prefetch(record)
+        MemoryHint.prefetch(record + 64)
+        var lane = lanes + peer &* priorities &* laneStride
+        for _ in 0 ..< priorities {
+            MemoryHint.prefetch(lane)
+            MemoryHint.prefetch(lane + 64)
+            lane += laneStride
+        }
+    }
+
+    /// Starts loading what any call touches: the controller's queues, outbox and timers (the first
+    /// step before `prefetch(pollAt:)`) and the header of the object that owns its memory.
+    @inlinable @inline(__always)
+    public func prefetchController() {
+        MemoryHint.prefetch(object)
+        var offset = 0
+        while offset < controlBytes {
+            MemoryHint.prefetch(control + offset)
+            offset += 64
+        }
+    }
+
+    /// Starts loading the peer or lane state of the controller's earliest timer if it is due at `now`,
+    /// and of the peers at the heads of its control and heartbeat queues (what `poll(now:)` touches
+    /// first). Reads those: call `prefetchController()` some time before.
+    @inlinable @inline(__always)
+    public func prefetch(pollAt now: UInt64) {
+        if let peer = controlQueue.pointee.first { prefetch(peer: Int(peer)) }
+        if let peer = heartbeatQueue.pointee.first { prefetch(peer: Int(peer)) }
+        let next = nextTimer.pointee
+        guard next.time <= now else { return }
+        let index = Int(truncatingIfNeeded: next.code >> 3)
+        guard let kind = TimerKind(rawValue: next.code & 7) else { return }
+        // The timer's run (the entry after it becomes the head) and the runs it is re-armed into.
+        TimerQueue.prefetchRuns(of: timers, popping: timers.pointee.nextSource, inserting: kind)
+        switch kind as TimerKind? {
+        case .heartbeat?, .ack?, .grantExpiry?, .grantRefresh?:
+            prefetch(peer: index)
+        case .laneWake?, .resend?, .nack?:
+            guard UInt(bitPattern: index) < UInt(bitPattern: peerCount &* priorities) else { return }
+            let lane = lanes + index &* laneStride
+            MemoryHint.prefetch(lane)
+            MemoryHint.prefetch(lane + 64)
+            MemoryHint.prefetch(peers + (index / priorities) &* peerStride)
+        case nil:
+            return
+        }
+    }
 }

@@ -239,6 +239,42 @@ import Testing
         #expect(c.queuedBytes(to: 1, priority: 0) == 3000 && c.freeQueueBytes == 500)
     }
 
+    /// The controller is a value: a copy keeps its queues, grants and counters when the original
+    /// changes (its per-peer records are shared until one of them is written).
+    @Test func copiesAreIndependent() {
+        var a = FlowController<TestPacket>(config: Self.config(), peerCount: 3, txBandwidth: Self.bandwidth,
+                                           rxBandwidth: Self.bandwidth, now: 0)
+        func packet(_ d: Int) -> TestPacket { TestPacket(source: 0, destination: d, priority: 0, serial: 0, wireLength: 1500) }
+        #expect(a.enqueue(packet(1), to: 1, priority: 0, now: 0) == .queued)
+        var b = a
+        #expect(b.enqueue(packet(1), to: 1, priority: 0, now: 10) == .queued)
+        #expect(a.queuedBytes(to: 1, priority: 0) == 1500 && b.queuedBytes(to: 1, priority: 0) == 3000)
+        b.receive(HNAHeader(nextProtocol: .none, timestamp: 1, queueLengths: PriorityVector([10, 0, 0, 0]),
+                            grantedRates: PriorityVector([100, 0, 0, 0])), payload: nil, from: 2, now: 1000)
+        #expect(b.hasFreshGrant(from: 2) && !a.hasFreshGrant(from: 2))
+        #expect(b.grant(toSource: 2, priority: 0) > 0 && a.grant(toSource: 2, priority: 0) == 0)
+        a.poll(now: 2000)
+        #expect(a.inFlight(to: 1, priority: 0) == 1 && b.inFlight(to: 1, priority: 0) == 0)
+        #expect(a.counters.enqueued == 1 && b.counters.enqueued == 2)
+    }
+
+    /// Memory hints change nothing and accept any peer index.
+    @Test func prefetchHintsChangeNothing() {
+        var c = FlowController<TestPacket>(config: Self.config(), peerCount: 3, txBandwidth: Self.bandwidth,
+                                           rxBandwidth: Self.bandwidth, now: 0)
+        #expect(c.enqueue(TestPacket(source: 0, destination: 1, priority: 0, serial: 0, wireLength: 1500), to: 1,
+                          priority: 0, now: 0) == .queued)
+        let before = (c.counters, c.nextDeadline, c.queuedBytes(to: 1, priority: 0))
+        let hints = c.prefetcher
+        for peer in [-1, 0, 1, 2, 3, Int.max] { hints.prefetch(peer: peer) }
+        hints.prefetchController()
+        hints.prefetch(pollAt: 0)
+        hints.prefetch(pollAt: .max)
+        #expect(c.counters == before.0 && c.nextDeadline == before.1 && c.queuedBytes(to: 1, priority: 0) == before.2)
+        c.poll(now: 1000)
+        #expect(c.inFlight(to: 1, priority: 0) == 1)
+    }
+
     /// The rates the controller grants go through the same allocation as `hna rates`: FIG. 12A's
     /// second example, with queue lengths reported over the wire to two destinations.
     @Test func controllerGrantsMatchEquation3() {

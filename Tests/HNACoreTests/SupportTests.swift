@@ -7,7 +7,8 @@ import Testing
     /// around them, on the negative fractions it maps to zero, and on random magnitudes up to 2^60.
     @Test func ceilingMatchesRoundingUp() {
         var rng = HNATestSupport.SplitMix64(seed: 97)
-        var values: [Double] = [0, -0.0, -0.25, -0.999, 0.5, 1, 1.0000001, 2.5, 1e15 + 0.5, 0x1p53, 0x1p60]
+        var values: [Double] = [0, -0.0, -0.25, -0.999, 0.5, 1, 1.0000001, 2.5, 1e15 + 0.5, 0x1p53, 0x1p60,
+                                0x1p62.nextDown, 0x1p62, 0x1p62.nextUp, 0x1p63.nextDown]
         for _ in 0 ..< 20_000 {
             let magnitude = Double(1 << (rng.next() % 60))
             let x = Double(rng.next() >> 11) * 0x1p-53 * magnitude

@@ -31,7 +31,7 @@ struct BlastHost: SimHost {
     func queuedBytes(to dst: Int) -> Int { queued[dst] }
 
     mutating func receive(_ packet: Packet, now: SimTime, io: inout HostIO) {
-        if packet.kind == .data { io.deliveries.append((packet.flow, packet.payloadBytes)) }
+        if packet.kind == .data { io.deliveries.append(Delivery(flow: packet.flow, bytes: packet.payloadBytes)) }
     }
 
     mutating func poll(now: SimTime, io: inout HostIO) {

@@ -1,8 +1,9 @@
+import HNACore
 /// The discrete-event loop: hosts of one type (HNA or a baseline) over a fabric, fed by the scenario's
 /// application. Generic over the host so the loop is specialised and every host call is static.
 
 /// One application flow. Long-lived sources are flows of unbounded size.
-public struct Flow: Sendable {
+public struct Flow: Sendable, BitwiseCopyable {
     public var src: Int32
     public var dst: Int32
     public var size: Int64
@@ -14,6 +15,16 @@ public struct Flow: Sendable {
     /// Next flow of the same pair waiting behind this one (-1: none).
     var next: Int32 = -1
     public var isLongLived: Bool { size == Int64.max }
+}
+
+/// The application's state for one (source, destination) pair: its flows waiting (a list through
+/// `Flow.next`) and the queue level it keeps.
+struct PairState: BitwiseCopyable {
+    var head: Int32 = -1
+    var tail: Int32 = -1
+    var target: Int32
+
+    init(target: Int32) { self.target = target }
 }
 
 /// Owns the hosts' memory: the loop reaches a host through a pointer, so calling into it never copies
@@ -43,15 +54,25 @@ public struct Simulation<Host: SimHost> {
     public var hosts: UnsafeBufferPointer<Host> { UnsafeBufferPointer(start: host, count: hostCount) }
     public private(set) var queue = EventQueue(capacity: 1 << 16)
     public private(set) var now: SimTime = 0
-    public private(set) var flows: [Flow] = []
+    /// Updated in place by the loop (a raw list: no array uniqueness check per delivery).
+    public private(set) var flows = RawList<Flow>(capacity: 1024)
     let hostCount: Int
 
     // Application state per (src, dst): flows waiting, and the queue level to keep.
-    var pairHead: [Int32]
-    var pairTail: [Int32]
-    var pairTarget: [Int32]
+    var pairState: RawArray<PairState>
     var io = HostIO()
-    var wakeAt: [SimTime]
+    /// When each host's pending wake-up is (`.max`: none); an earlier one supersedes it.
+    var wakeAt: RawArray<SimTime>
+    /// The nanosecond whose next occupied ones were last prefetched for, and the second of those
+    /// (`prefetchAhead`).
+    var lookaheadTime: SimTime = .max
+    var lookaheadSecond: SimTime = .max
+    /// Whether the loop prefetches: only when the hosts' state is far larger than the caches (the
+    /// lookahead costs about a hundred instructions per nanosecond of events, which pays for itself
+    /// only when the misses it hides are there).
+    let prefetching: Bool
+    /// Where each host keeps its state, for prefetching (`SimHost.prefetcher`).
+    let hints: [FlowPrefetcher?]
     var rng: SimRandom
     var workloadRng: SimRandom
 
@@ -71,14 +92,15 @@ public struct Simulation<Host: SimHost> {
         for h in 0 ..< hostCount { hs.append(makeHost(h, fabric)) }
         storage = HostStorage(hs)
         host = storage.base
-        let pairs = hostCount * hostCount
-        pairHead = [Int32](repeating: -1, count: pairs)
-        pairTail = [Int32](repeating: -1, count: pairs)
-        pairTarget = [Int32](repeating: Int32(clamping: scenario.applicationWindowBytes), count: pairs)
-        wakeAt = [SimTime](repeating: .max, count: hostCount)
+        pairState = RawArray(repeating: PairState(target: Int32(clamping: scenario.applicationWindowBytes)),
+                         count: hostCount * hostCount)
+        wakeAt = RawArray(repeating: .max, count: hostCount)
+        hints = (0 ..< hostCount).map { [host] h in host[h].prefetcher }
+        prefetching = hostCount > Self.prefetchFromHosts
         rng = SimRandom(seed: scenario.seed, stream: 1)
         workloadRng = SimRandom(seed: scenario.seed, stream: 2)
         metrics = MetricsCollector(scenario: scenario, fabric: fabric)
+        queue.typicalDelay = scenario.fabric.linkDelayNs
         setUpTraffic()
         queue.schedule(.sample, at: metrics.sampleInterval, index: 0)
         for h in 0 ..< hostCount { scheduleWake(h, host[h].nextDeadline ?? .max) }
@@ -90,7 +112,7 @@ public struct Simulation<Host: SimHost> {
             for p in pairs {
                 let f = Int32(flows.count)
                 flows.append(Flow(src: Int32(p.src), dst: Int32(p.dst), size: .max, start: p.startNs, unsent: .max))
-                pairTarget[p.src * hostCount + p.dst] = Int32(clamping: Int((p.level * Double(scenario.levelUnitBytes)).rounded()))
+                pairState[p.src * hostCount + p.dst].target = Int32(clamping: Int((p.level * Double(scenario.levelUnitBytes)).rounded()))
                 queue.schedule(.flowStart, at: p.startNs, index: UInt32(f))
             }
         case let .random(distribution, load):
@@ -129,19 +151,27 @@ public struct Simulation<Host: SimHost> {
     public mutating func run(progress: ((Double) -> Void)? = nil) {
         let end = scenario.durationNs
         var untilReport = 1 << 18
-        while let t = queue.nextTime(), t <= end {
-            let e = queue.pop()!
+        while queue.advance(until: end) {
+            let t = queue.time
             now = t
-            switch e.kind {
-            case .arrive: arrive(e.packet, link: Int(e.index))
+            let e = queue.current
+            if prefetching {
+                if t != lookaheadTime {
+                    lookaheadTime = t
+                    prefetchAhead()
+                }
+                if let ahead = queue.peek(Self.prefetchDistance) { prefetchSecond(ahead, at: t) }
+            }
+            switch e.pointee.kind {
+            case .arrive: arrive(link: Int(e.pointee.index))
             case .hostWake:
-                let h = Int(e.index)
+                let h = Int(e.pointee.index)
                 if wakeAt[h] == t {
                     wakeAt[h] = .max
                     host[h].poll(now: now, io: &io)
                     drain(h, polled: true)
                 }
-            case .flowStart: startFlow(Int(e.index))
+            case .flowStart: startFlow(Int(e.pointee.index))
             case .sample:
                 metrics.sample(now: now, fabric: &fabric)
                 if now &+ metrics.sampleInterval <= end {
@@ -158,29 +188,102 @@ public struct Simulation<Host: SimHost> {
         progress?(1)
     }
 
-    mutating func arrive(_ packet: Packet, link: Int) {
+    /// Prefetching runs ahead of the loop in three steps: entering the events of one nanosecond, it
+    /// starts loading the events of the second next occupied nanosecond, and the host state the events
+    /// of the next one will touch (`prefetchFirst`); within a nanosecond, `prefetchDistance` events
+    /// ahead, the state of the timer a waking host will fire first (`prefetchSecond`). A fabric of a
+    /// thousand hosts has a few tens of events per nanosecond, each touching state of a different
+    /// host; loaded one after the other, those misses would cost more than the work itself.
+    static var prefetchDistance: Int { 4 }
+    /// Fabrics larger than this prefetch (a controller keeps state for every peer: at 128 hosts all of
+    /// it is a few megabytes).
+    static var prefetchFromHosts: Int { 128 }
+
+    /// Runs when the loop enters the events of a new nanosecond `t`: the next occupied nanosecond is
+    /// the one that was second last time (unless something was scheduled in between, which then goes
+    /// without hints), so one bitmap scan per nanosecond finds the new second.
+    mutating func prefetchAhead() {
+        let t = queue.time
+        var next = lookaheadSecond
+        if next <= t || next == .max {
+            guard let d = queue.occupiedDistance(from: 1) else { return }
+            next = t + SimTime(d)
+        }
+        let nextDistance = Int(next - t)
+        if let d = queue.occupiedDistance(from: nextDistance + 1) {
+            lookaheadSecond = t + SimTime(d)
+            queue.prefetchEvents(atDistance: d, chunks: 8)
+        } else {
+            lookaheadSecond = .max
+        }
+        queue.forEachEvent(atDistance: nextDistance, limit: 64) { prefetchFirst($0) }
+    }
+
+    /// First step for an event `2 * prefetchDistance` ahead: the peer state an arrival at a host will
+    /// touch, the queues and timers of a host about to wake (nothing for an arrival at a switch: the
+    /// fabric's state is small and stays in cache).
+    @inline(__always)
+    func prefetchFirst(_ e: UnsafePointer<Event>) {
+        switch e.pointee.kind {
+        case .arrive:
+            let node = Int(fabric.links[Int(e.pointee.index)].to)
+            if node < hostCount, let hint = hints[node] {
+                prefetchHost(node)
+                hint.prefetchController()
+                hint.prefetch(peer: Int(e.pointee.packet.src))
+            }
+        case .hostWake:
+            let h = Int(e.pointee.index)
+            if let hint = hints[h] {
+                prefetchHost(h)
+                hint.prefetchController()
+            }
+        default:
+            break
+        }
+    }
+
+    /// Starts loading host `h`'s own struct (its controller's scalars and configuration).
+    @inline(__always)
+    func prefetchHost(_ h: Int) {
+        let start = UnsafeRawPointer(host + h)
+        var offset = 0
+        while offset < MemoryLayout<Host>.size {
+            MemoryHint.prefetch(start + offset)
+            offset += 64
+        }
+    }
+
+    /// Second step, `prefetchDistance` ahead: the state of the timer a waking host will fire first.
+    @inline(__always)
+    func prefetchSecond(_ e: UnsafePointer<Event>, at t: SimTime) {
+        if e.pointee.kind == .hostWake { hints[Int(e.pointee.index)]?.prefetch(pollAt: t) }
+    }
+
+    /// The current event's packet reaches the far end of `link`. Read in place: a switch reschedules
+    /// the event itself.
+    mutating func arrive(link: Int) {
         let node = Int(fabric.links[link].to)
-        let wire = Int(packet.wireBytes)
+        let packet = UnsafePointer(queue.current.pointer(to: \.packet)!)
+        let wire = Int(packet.pointee.wireBytes)
         fabric.links[link].deliveredBytes &+= UInt64(wire)
         if node < hostCount {
-            if packet.kind == .data {
-                metrics.received(src: Int(packet.src), dst: node, wireBytes: wire, now: now)
+            if packet.pointee.kind == .data {
+                metrics.received(src: Int(packet.pointee.src), dst: node, wireBytes: wire, now: now)
             }
-            host[node].receive(packet, now: now, io: &io)
+            host[node].receive(packet.pointee, now: now, io: &io)
             drain(node)
             return
         }
-        let result = fabric.forward(switch: node - hostCount, dst: Int(packet.dst), hash: packet.hash,
-                                    bytes: wire, ect: packet.ect, now: now, rng: &rng)
+        let result = fabric.forward(switch: node - hostCount, dst: Int(packet.pointee.dst), hash: packet.pointee.hash,
+                                    bytes: wire, ect: packet.pointee.ect, now: now, rng: &rng)
         switch result {
         case .dropped:
             // The NACKs a lost packet carried are lost with it.
-            let slot = packet.nackSlot
+            let slot = packet.pointee.nackSlot
             if slot >= 0 { _ = io.takeNacks(slot) }
         case let .queued(out, arrival, marked):
-            var p = packet
-            if marked { p.ce = true }
-            queue.schedule(arrivalOf: p, on: out, at: arrival)
+            queue.rescheduleCurrent(on: out, at: arrival, ce: marked)
         }
     }
 
@@ -203,10 +306,11 @@ public struct Simulation<Host: SimHost> {
                     feed(h, dst)
                 }
             }
-            io.sends.removeAll(keepingCapacity: true)
+            io.sends.removeAll()
         }
         if !io.deliveries.isEmpty {
-            for d in io.deliveries where d.flow >= 0 {
+            for i in 0 ..< io.deliveries.count where io.deliveries[i].flow >= 0 {
+                let d = io.deliveries[i]
                 let f = Int(d.flow)
                 flows[f].delivered += Int64(d.bytes)
                 metrics.delivered(bytes: Int(d.bytes))
@@ -215,7 +319,7 @@ public struct Simulation<Host: SimHost> {
                     metrics.completed(flows[f], fabric: fabric)
                 }
             }
-            io.deliveries.removeAll(keepingCapacity: true)
+            io.deliveries.removeAll()
         }
         if let d = host[h].nextDeadline { scheduleWake(h, polled ? max(d, now &+ 1) : d) }
     }
@@ -223,12 +327,12 @@ public struct Simulation<Host: SimHost> {
     mutating func startFlow(_ f: Int) {
         let src = Int(flows[f].src), dst = Int(flows[f].dst)
         let pair = src * hostCount + dst
-        if pairTail[pair] >= 0 {
-            flows[Int(pairTail[pair])].next = Int32(f)
+        if pairState[pair].tail >= 0 {
+            flows[Int(pairState[pair].tail)].next = Int32(f)
         } else {
-            pairHead[pair] = Int32(f)
+            pairState[pair].head = Int32(f)
         }
-        pairTail[pair] = Int32(f)
+        pairState[pair].tail = Int32(f)
         feed(src, dst)
         if distribution != nil { newRandomFlow(src: src, after: now) }
         if let d = host[src].nextDeadline { scheduleWake(src, d) }
@@ -237,9 +341,9 @@ public struct Simulation<Host: SimHost> {
     /// The application: keeps the queue from `src` to `dst` at its target while flows have bytes left.
     mutating func feed(_ src: Int, _ dst: Int) {
         let pair = src * hostCount + dst
-        var head = pairHead[pair]
+        var head = pairState[pair].head
         if head < 0 { return }
-        let target = Int(pairTarget[pair])
+        let target = Int(pairState[pair].target)
         var queued = host[src].queuedBytes(to: dst)
         while head >= 0 && queued < target {
             let f = Int(head)
@@ -249,8 +353,8 @@ public struct Simulation<Host: SimHost> {
             if !flows[f].isLongLived { flows[f].unsent -= Int64(chunk) }
             if flows[f].unsent == 0 {
                 head = flows[f].next
-                pairHead[pair] = head
-                if head < 0 { pairTail[pair] = -1 }
+                pairState[pair].head = head
+                if head < 0 { pairState[pair].tail = -1 }
             }
         }
     }

@@ -52,6 +52,76 @@ public struct SwitchState: Sendable {
     public var marks: UInt64 = 0
 }
 
+/// Records of one kind in memory a `FabricMemory` owns, indexed like an array (bounds checked) and
+/// read and written in place: no buffer header to load and no uniqueness check per write.
+public struct FabricTable<Element>: @unchecked Sendable {
+    @usableFromInline let base: UnsafeMutablePointer<Element>
+    public let count: Int
+
+    @usableFromInline init(_ base: UnsafeMutablePointer<Element>, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    public var indices: Range<Int> { 0 ..< count }
+
+    @inlinable
+    public subscript(i: Int) -> Element {
+        @inline(__always) unsafeAddress {
+            precondition(UInt(bitPattern: i) < UInt(bitPattern: count), "index out of range")
+            return UnsafePointer(base + i)
+        }
+        @inline(__always) nonmutating unsafeMutableAddress {
+            precondition(UInt(bitPattern: i) < UInt(bitPattern: count), "index out of range")
+            return base + i
+        }
+    }
+}
+
+/// Owns a fabric's links, switches and scalar figures. Copies of a `Fabric` share them: a simulation
+/// owns its one fabric (as it owns its hosts), and the event loop updates it on every hop.
+final class FabricMemory: @unchecked Sendable {
+    let links: UnsafeMutablePointer<Link>
+    let linkCount: Int
+    let switches: UnsafeMutablePointer<SwitchState>
+    let switchCount: Int
+    /// Leaf of each host (a table instead of a division per hop).
+    let leafOf: UnsafeMutablePointer<Int32>
+    let hostCount: Int
+    let figures: UnsafeMutablePointer<FabricFigures>
+
+    init(links: [Link], switches: [SwitchState], leafOf: [Int32]) {
+        linkCount = links.count
+        switchCount = switches.count
+        hostCount = leafOf.count
+        self.links = .allocate(capacity: max(1, links.count))
+        self.links.initialize(from: links, count: links.count)
+        self.switches = .allocate(capacity: max(1, switches.count))
+        self.switches.initialize(from: switches, count: switches.count)
+        self.leafOf = .allocate(capacity: max(1, leafOf.count))
+        self.leafOf.initialize(from: leafOf, count: leafOf.count)
+        figures = .allocate(capacity: 1)
+        figures.initialize(to: FabricFigures())
+    }
+
+    deinit {
+        links.deinitialize(count: linkCount)
+        links.deallocate()
+        switches.deinitialize(count: switchCount)
+        switches.deallocate()
+        leafOf.deallocate()
+        figures.deinitialize(count: 1)
+        figures.deallocate()
+    }
+}
+
+/// The fabric-wide figures the loop updates per packet.
+struct FabricFigures {
+    var queueHistogram = Histogram()
+    var maxQueueBytes = 0
+    var maxBufferBytes = 0
+}
+
 /// What happened to a packet offered to a switch.
 public enum ForwardResult: Sendable, Equatable {
     /// Queued on `link`; it reaches the link's far end at `arrival`; `marked` if ECN set CE.
@@ -59,19 +129,27 @@ public enum ForwardResult: Sendable, Equatable {
     case dropped
 }
 
-public struct Fabric: Sendable {
+/// The fabric. Its links, switches and figures live in memory its copies share (`FabricMemory`): the
+/// simulation owns one fabric and updates it in place on every hop.
+public struct Fabric: @unchecked Sendable {
     public let config: FabricConfig
     public let hosts: Int
-    public var links: [Link] = []
-    public var switches: [SwitchState] = []
+    let memory: FabricMemory
+    public let links: FabricTable<Link>
+    public let switches: FabricTable<SwitchState>
+    let leafOf: UnsafeMutablePointer<Int32>
+    let figures: UnsafeMutablePointer<FabricFigures>
     /// Output links of each switch.
-    public private(set) var ports: [[Int32]] = []
+    public let ports: [[Int32]]
     /// Queue occupancy each packet saw on enqueue, over all switch ports (bytes).
-    public var queueHistogram = Histogram()
-    public var maxQueueBytes = 0
+    public var queueHistogram: Histogram { figures.pointee.queueHistogram }
+    public var maxQueueBytes: Int { figures.pointee.maxQueueBytes }
     /// Largest shared-buffer occupancy seen in any switch (at the samples and whenever a buffer was
     /// measured for drop-tail).
-    public var maxBufferBytes = 0
+    public var maxBufferBytes: Int {
+        get { figures.pointee.maxBufferBytes }
+        nonmutating set { figures.pointee.maxBufferBytes = newValue }
+    }
 
     // Link layout: host uplinks [0, H), host downlinks [H, 2H), leaf->spine [2H, 2H + L*S),
     // spine->leaf after that (index s * L + l).
@@ -85,6 +163,8 @@ public struct Fabric: Sendable {
         self.config = config
         hosts = config.hosts
         var rng = SimRandom(seed: seed, stream: 0xFAB)
+        var links: [Link] = []
+        var switches: [SwitchState] = []
         let unbounded = Int.max / 4
         let buffer = config.bufferBytes ?? unbounded
         let hostPs = 8000 / config.linkGbps
@@ -135,13 +215,19 @@ public struct Fabric: Sendable {
         var owned = [[Int32]](repeating: [], count: switches.count)
         for (i, l) in links.enumerated() where l.owner >= 0 { owned[Int(l.owner)].append(Int32(i)) }
         ports = owned
+        let perLeaf = self.perLeaf
+        memory = FabricMemory(links: links, switches: switches, leafOf: (0 ..< hosts).map { Int32($0 / perLeaf) })
+        self.links = FabricTable(memory.links, count: memory.linkCount)
+        self.switches = FabricTable(memory.switches, count: memory.switchCount)
+        leafOf = memory.leafOf
+        figures = memory.figures
     }
 
     public func hostUplink(_ h: Int) -> Int { h }
     public func hostDownlink(_ h: Int) -> Int { hosts + h }
     public func leafUplink(leaf: Int, spine: Int) -> Int { 2 * hosts + leaf * spineCount + spine }
     public func spineDownlink(spine: Int, leaf: Int) -> Int { 2 * hosts + leafCount * spineCount + spine * leafCount + leaf }
-    public func leaf(ofHost h: Int) -> Int { h / perLeaf }
+    public func leaf(ofHost h: Int) -> Int { Int(leafOf[h]) }
 
     /// Bytes switch `sw`'s output queues hold at `nowPs`.
     public func bufferOccupancy(switch sw: Int, atPs nowPs: Double) -> Int {
@@ -166,6 +252,8 @@ public struct Fabric: Sendable {
     /// Puts a host's packet on its own link (the NIC never queues: the host only sends when the link is
     /// free). Returns when the packet reaches the first switch and when the NIC is free again.
 
+    /// Mutating (as `forward`) though its state is in shared memory: a non-mutating call that is not
+    /// inlined gets a copy of the whole fabric (242 bytes) as its `self`.
     public mutating func transmitFromHost(_ h: Int, bytes: Int, now: SimTime) -> (arrival: SimTime, free: SimTime) {
         let nowPs = Double(now) * 1000
         let start = max(links[h].busyUntilPs, nowPs)
@@ -190,7 +278,7 @@ public struct Fabric: Sendable {
             return hosts + dst
         case .leaf:
             let l = position
-            if dst / perLeaf == l { return hosts + dst }
+            if Int(leafOf[dst]) == l { return hosts + dst }
             let spine: Int
             if spray {
                 spine = rng.below(spineCount)
@@ -199,7 +287,7 @@ public struct Fabric: Sendable {
             }
             return 2 * hosts + l * spineCount + spine
         case .spine:
-            return 2 * hosts + leafCount * spineCount + position * leafCount + dst / perLeaf
+            return 2 * hosts + leafCount * spineCount + position * leafCount + Int(leafOf[dst])
         }
     }
 
@@ -231,7 +319,7 @@ public struct Fabric: Sendable {
                 switches[sw].drops &+= 1
                 return .dropped
             }
-            if used + bytes > maxBufferBytes { maxBufferBytes = used + bytes }
+            if used + bytes > figures.pointee.maxBufferBytes { figures.pointee.maxBufferBytes = used + bytes }
         }
         switches[sw].boundBytes += bytes
         var marked = false
@@ -244,8 +332,8 @@ public struct Fabric: Sendable {
             }
             if marked { switches[sw].marks &+= 1 }
         }
-        queueHistogram.record(backlog)
-        if backlog > maxQueueBytes { maxQueueBytes = backlog }
+        figures.pointee.queueHistogram.record(backlog)
+        if backlog > figures.pointee.maxQueueBytes { figures.pointee.maxQueueBytes = backlog }
         let start = max(links[out].busyUntilPs, nowPs)
         let end = start + Double(bytes) * links[out].picosecondsPerByte
         links[out].busyUntilPs = end
@@ -253,6 +341,6 @@ public struct Fabric: Sendable {
     }
 
     /// Total packets switches dropped for want of buffer.
-    public var drops: UInt64 { switches.reduce(0) { $0 + $1.drops } }
-    public var marks: UInt64 { switches.reduce(0) { $0 + $1.marks } }
+    public var drops: UInt64 { switches.indices.reduce(0) { $0 + switches[$1].drops } }
+    public var marks: UInt64 { switches.indices.reduce(0) { $0 + switches[$1].marks } }
 }

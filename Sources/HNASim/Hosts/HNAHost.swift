@@ -27,8 +27,9 @@ public struct HNAHost: SimHost {
     public let id: Int
     public let mode: FlowControlMode
     public private(set) var controller: FlowController<SimPayload>
-    var actions: [FlowAction<SimPayload>] = []
     var dcqcn: DCQCN?
+    /// `mode == .dcqcn`: tested instead of `dcqcn != nil`, which copies the optional (and its arrays).
+    let hasDCQCN: Bool
     let peers: Int
 
     /// The controller configuration the simulator uses: one priority (the workloads have one class of
@@ -49,11 +50,11 @@ public struct HNAHost: SimHost {
     public init(id: Int, fabric: Fabric, mode: FlowControlMode, config: FlowControlConfig? = nil) {
         self.id = id
         self.mode = mode
+        hasDCQCN = mode == .dcqcn
         peers = fabric.hosts
         let rate = fabric.links[fabric.hostUplink(id)].bytesPerSecond
         let config = config ?? Self.controllerConfig(lineRate: rate)
         controller = FlowController(config: config, peerCount: fabric.hosts, txBandwidth: rate, rxBandwidth: rate, now: 0)
-        actions.reserveCapacity(64)
         switch mode {
         case .hna:
             break
@@ -72,19 +73,21 @@ public struct HNAHost: SimHost {
         return false
     }
 
+    @inline(__always)
     public func queuedBytes(to dst: Int) -> Int { controller.queuedBytes(to: dst, priority: 0) }
 
     public mutating func receive(_ packet: Packet, now: SimTime, io: inout HostIO) {
         let src = Int(packet.src)
         if packet.kind == .congestionNotification {
-            if dcqcn != nil { dcqcn!.notified(by: src, now: now, controller: &controller) }
+            if hasDCQCN { dcqcn!.notified(by: src, now: now, controller: &controller) }
             return
         }
         guard let carried = packet.header else { return }
-        let header = carried.header(nacks: io.takeNacks(carried.nackSlot))
+        let nacks = io.takeNacks(carried.nackSlot)
         let payload = packet.kind == .data ? SimPayload(flow: packet.flow, bytes: packet.payloadBytes) : nil
-        controller.receive(header, payload: payload, from: src, now: now)
-        if packet.ce, dcqcn != nil, dcqcn!.shouldNotify(src, now: now) {
+        controller.receive(carried.flowHeader(nackCount: nacks.count), nacks: nacks, payload: payload, from: src,
+                           now: now)
+        if packet.ce, hasDCQCN, dcqcn!.shouldNotify(src, now: now) {
             let wire = Framing.outerHeaderBytes + HNAHeader.length(priorities: 1, data: false, acks: false, nacks: 0)
             io.sends.append(Packet(src: Int32(id), dst: packet.src, wireBytes: Int32(wire), flow: -1, payloadBytes: 0,
                                    kind: .congestionNotification, hash: Self.hash(id, src, -1)))
@@ -93,18 +96,23 @@ public struct HNAHost: SimHost {
     }
 
     public mutating func poll(now: SimTime, io: inout HostIO) {
-        if dcqcn != nil && dcqcn!.nextTick <= now {
+        if hasDCQCN && dcqcn!.nextTick <= now {
             dcqcn!.tick(now: now, controller: &controller)
         }
         controller.poll(now: now)
         collect(&io)
     }
 
+    /// Always inlined (as `queuedBytes`): a non-mutating call that is not gets a copy of the whole host.
     public var nextDeadline: SimTime? {
+        @inline(__always) get {
         let c = controller.nextDeadline
-        let tick = dcqcn?.nextTick ?? .max
+        let tick = hasDCQCN ? dcqcn!.nextTick : .max
         return tick == .max ? c : min(c ?? .max, tick)
+        }
     }
+
+    public var prefetcher: FlowPrefetcher? { controller.prefetcher }
 
     public var stats: HostStats {
         let c = controller.counters
@@ -124,30 +132,26 @@ public struct HNAHost: SimHost {
 
     /// Turns the controller's actions into packets and deliveries.
     mutating func collect(_ io: inout HostIO) {
-        controller.takeActions(into: &actions)
-        if actions.isEmpty { return }
         let ect = mode == .dcqcn
-        for a in actions {
-            switch a {
-            case let .send(peer, full, payload):
-                let header = SimHeader(full, nackSlot: full.nacks.isEmpty ? -1 : io.storeNacks(full.nacks))
-                if let p = payload {
-                    var pkt = Packet(src: Int32(id), dst: Int32(peer), wireBytes: Int32(p.wireLength + Int(header.encodedLength)),
-                                     flow: p.flow, payloadBytes: p.bytes, kind: .data,
-                                     hash: Self.hash(id, peer, p.flow), header: header)
-                    pkt.ect = ect
-                    io.sends.append(pkt)
-                } else {
-                    let kind: PacketKind = !header.hasAcks && header.nackSlot < 0 ? .heartbeat : .control
-                    io.sends.append(Packet(src: Int32(id), dst: Int32(peer),
-                                           wireBytes: Int32(Framing.outerHeaderBytes + Int(header.encodedLength)),
-                                           flow: -1, payloadBytes: 0, kind: kind, hash: Self.hash(id, peer, -1),
-                                           header: header))
-                }
-            case let .deliver(_, _, payload):
-                io.deliveries.append((payload.flow, payload.bytes))
+        let id = self.id
+        controller.takeActions(send: { peer, full, nacks, payload in
+            let header = SimHeader(full, nackSlot: nacks.isEmpty ? -1 : io.storeNacks(nacks))
+            if let p = payload {
+                var pkt = Packet(src: Int32(id), dst: Int32(peer), wireBytes: Int32(p.wireLength + Int(header.encodedLength)),
+                                 flow: p.flow, payloadBytes: p.bytes, kind: .data,
+                                 hash: Self.hash(id, peer, p.flow), header: header)
+                pkt.ect = ect
+                io.sends.append(pkt)
+            } else {
+                let kind: PacketKind = !header.hasAcks && header.nackSlot < 0 ? .heartbeat : .control
+                io.sends.append(Packet(src: Int32(id), dst: Int32(peer),
+                                    wireBytes: Int32(Framing.outerHeaderBytes + Int(header.encodedLength)),
+                                    flow: -1, payloadBytes: 0, kind: kind, hash: Self.hash(id, peer, -1),
+                                    header: header))
             }
-        }
-        actions.removeAll(keepingCapacity: true)
+        }, deliver: { _, _, payload in
+            io.deliveries.append(Delivery(flow: payload.flow, bytes: payload.bytes))
+        })
+
     }
 }

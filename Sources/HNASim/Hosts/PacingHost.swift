@@ -33,7 +33,7 @@ public struct PacingHost: SimHost {
     public func queuedBytes(to dst: Int) -> Int { queued[dst] }
 
     public mutating func receive(_ packet: Packet, now: SimTime, io: inout HostIO) {
-        if packet.kind == .data { io.deliveries.append((packet.flow, packet.payloadBytes)) }
+        if packet.kind == .data { io.deliveries.append(Delivery(flow: packet.flow, bytes: packet.payloadBytes)) }
     }
 
     public mutating func poll(now: SimTime, io: inout HostIO) {

@@ -1,7 +1,7 @@
 import HNAWire
 
 /// What a packet is for the metrics: data carries application bytes; everything else is feedback.
-public enum PacketKind: UInt8, Sendable {
+public enum PacketKind: UInt8, Sendable, BitwiseCopyable {
     case data
     /// Acks and NACKs sent on their own (not piggybacked on data).
     case control
@@ -18,7 +18,7 @@ public enum PacketKind: UInt8, Sendable {
 /// 64 bytes, one cache line: the event queue carries it inside the packet's arrival event, so popping
 /// the next events reads memory in order instead of chasing a pool index. Sizes are stored in 16 bits
 /// (a frame is at most a few kilobytes); where the packet is travels in its event (the link it is on).
-public struct Packet: Sendable {
+public struct Packet: Sendable, BitwiseCopyable {
     public var src: Int32
     public var dst: Int32
     /// Application flow (index into the flow table), -1 for packets without application data.

@@ -1,3 +1,4 @@
+import HNACore
 import HNAWire
 
 /// The HNA header as a packet carries it through the simulated fabric: the same fields as `HNAHeader`,
@@ -7,7 +8,7 @@ import HNAWire
 /// 40 bytes, so that a whole packet descriptor fits in one cache line: the per-priority vectors hold
 /// `maxPriorities` entries (the simulator runs one priority; `HNAHost` refuses a configuration with
 /// more than this).
-public struct SimHeader: Sendable {
+public struct SimHeader: Sendable, BitwiseCopyable {
     /// Priorities a simulated header can carry.
     public static let maxPriorities = 4
 
@@ -45,31 +46,20 @@ public struct SimHeader: Sendable {
         flags = 0
     }
 
+    /// The header a controller produced (`FlowHeader`), its NACK list in slot `nackSlot`.
     @inlinable
-    public init(_ h: HNAHeader, nackSlot: Int32) {
+    public init(_ h: FlowHeader, nackSlot: Int32) {
+        precondition(h.priorityCount <= Self.maxPriorities, "the simulator carries at most \(Self.maxPriorities) priorities")
         timestamp = h.timestamp
-        let n = h.priorityCount
-        precondition(n <= Self.maxPriorities, "the simulator carries at most \(Self.maxPriorities) priorities")
-        var q = SIMD4<UInt16>(), r = SIMD4<UInt16>(), a = SIMD4<UInt16>()
-        for i in 0 ..< n {
-            q[i] = h.queueLengths[i]
-            r[i] = h.grantedRates[i]
-        }
-        var f: UInt8 = 0
-        if let acks = h.acks {
-            for i in 0 ..< n { a[i] = acks[i] }
-            f |= Self.hasAcks
-        }
-        if h.sequence != nil { f |= Self.hasSequence }
-        if h.isRetransmission { f |= Self.retransmission }
-        queueLengths = q
-        grantedRates = r
-        acks = a
-        sequence = h.sequence ?? 0
-        priorityCount = UInt8(n)
+        queueLengths = h.queueLengths.lowHalf
+        grantedRates = h.grantedRates.lowHalf
+        acks = h.ackValues.lowHalf
+        sequence = h.sequenceValue
+        priorityCount = h.priorityCount
         priority = h.priority
         nextProtocol = h.nextProtocol.rawValue
-        flags = f
+        flags = (h.hasSequence ? Self.hasSequence : 0) | (h.hasAcks ? Self.hasAcks : 0)
+            | (h.isRetransmission ? Self.retransmission : 0)
         self.nackSlot = nackSlot
         encodedLength = Int16(h.encodedLength)
     }
@@ -77,23 +67,16 @@ public struct SimHeader: Sendable {
     @inlinable public var hasSequence: Bool { flags & Self.hasSequence != 0 }
     @inlinable public var hasAcks: Bool { flags & Self.hasAcks != 0 }
 
-    /// The header value again, with its NACKs.
+    /// The header as the controller takes it (`nackCount` NACK entries, handed over beside it).
     @inlinable
-    public func header(nacks: [HNANack]) -> HNAHeader {
-        let n = Int(priorityCount)
-        var q = PriorityVector(count: n), r = PriorityVector(count: n)
-        for i in 0 ..< n {
-            q[i] = queueLengths[i]
-            r[i] = grantedRates[i]
-        }
-        var a: PriorityVector?
-        if hasAcks {
-            var v = PriorityVector(count: n)
-            for i in 0 ..< n { v[i] = acks[i] }
-            a = v
-        }
-        return HNAHeader(nextProtocol: HNANextProtocol(rawValue: nextProtocol), priority: priority, timestamp: timestamp,
-                         queueLengths: q, grantedRates: r, sequence: hasSequence ? sequence : nil, acks: a, nacks: nacks,
-                         isRetransmission: flags & Self.retransmission != 0)
+    public func flowHeader(nackCount: Int) -> FlowHeader {
+        let zero = SIMD4<UInt16>()
+        return FlowHeader(nextProtocol: HNANextProtocol(rawValue: nextProtocol), priority: priority,
+                          timestamp: timestamp, priorityCount: Int(priorityCount),
+                          queueLengths: SIMD8(lowHalf: queueLengths, highHalf: zero),
+                          grantedRates: SIMD8(lowHalf: grantedRates, highHalf: zero),
+                          sequence: hasSequence ? sequence : nil,
+                          acks: hasAcks ? SIMD8(lowHalf: acks, highHalf: zero) : nil,
+                          nackCount: nackCount, isRetransmission: flags & Self.retransmission != 0)
     }
 }

@@ -1,3 +1,4 @@
+import HNACore
 import HNAWire
 
 /// The boundary between the simulator and what runs in a host. The simulator owns the fabric, time and
@@ -27,23 +28,29 @@ public protocol SimHost {
 
     /// What the host counted (drops by reason, retransmissions, ...).
     var stats: HostStats { get }
+
+    /// Where the host's controller keeps its state, for memory hints only (nil: no hints). The loop
+    /// prefetches what the next few events will touch; the host must not be copied after it is taken.
+    var prefetcher: FlowPrefetcher? { get }
+}
+
+extension SimHost {
+    /// No hints by default.
+    public var prefetcher: FlowPrefetcher? { nil }
 }
 
 /// Where a host puts what it does during one call; the simulator drains it after each call, so its
 /// arrays keep their capacity and nothing is allocated per packet.
 public struct HostIO: Sendable {
     /// Packets to put on the host's link, in order.
-    public var sends: [Packet] = []
+    public var sends = RawList<Packet>()
     /// Application bytes handed up in order: (flow, bytes).
-    public var deliveries: [(flow: Int32, bytes: Int32)] = []
+    public var deliveries = RawList<Delivery>()
     /// NACK lists of packets in flight (`SimHeader.nackSlot`), shared by all hosts of a run.
     public private(set) var nackTable: [[HNANack]] = []
     var freeNackSlots: [Int32] = []
 
-    public init() {
-        sends.reserveCapacity(64)
-        deliveries.reserveCapacity(64)
-    }
+    public init() {}
 
     /// Stores a packet's NACKs until its receiver takes them.
     public mutating func storeNacks(_ nacks: [HNANack]) -> Int32 {
@@ -62,6 +69,18 @@ public struct HostIO: Sendable {
         nackTable[Int(slot)] = []
         freeNackSlots.append(slot)
         return n
+    }
+}
+
+/// Application bytes a host hands up, in order per flow.
+public struct Delivery: Sendable, BitwiseCopyable {
+    public var flow: Int32
+    public var bytes: Int32
+
+    @inlinable
+    public init(flow: Int32, bytes: Int32) {
+        self.flow = flow
+        self.bytes = bytes
     }
 }
 

@@ -3,12 +3,23 @@
 /// creation. Used for per-packet quantities, where keeping every sample would cost too much.
 public struct Histogram: Sendable {
     @usableFromInline static let subBits = 4
-    @usableFromInline var buckets = [UInt64](repeating: 0, count: 64 << 4)
+    @usableFromInline static let bucketCount = 64 << 4
+    /// The counts, in memory the histogram's copies share (recording is a plain increment: no array
+    /// uniqueness check per sample).
+    let storage: Buckets
     public private(set) var count: UInt64 = 0
     public private(set) var max = 0
 
-    public init() {}
+    public init() { storage = Buckets() }
 
+    final class Buckets: @unchecked Sendable {
+        let counts: UnsafeMutablePointer<UInt64>
+        init() {
+            counts = .allocate(capacity: Histogram.bucketCount)
+            counts.initialize(repeating: 0, count: Histogram.bucketCount)
+        }
+        deinit { counts.deallocate() }
+    }
 
     static func bucket(_ v: Int) -> Int {
         if v < (1 << subBits) { return v }
@@ -25,10 +36,10 @@ public struct Histogram: Sendable {
         return ((mantissa + 1) << shift) - 1
     }
 
-
+    @inline(__always)
     public mutating func record(_ value: Int) {
         let v = value < 0 ? 0 : value
-        buckets[Self.bucket(v)] &+= 1
+        storage.counts[Self.bucket(v)] &+= 1
         count &+= 1
         if v > max { max = v }
     }
@@ -39,7 +50,8 @@ public struct Histogram: Sendable {
         guard count > 0 else { return 0 }
         let rank = UInt64((Double(count) * q).rounded(.up))
         var seen: UInt64 = 0
-        for (b, n) in buckets.enumerated() where n > 0 {
+        for b in 0 ..< Self.bucketCount where storage.counts[b] > 0 {
+            let n = storage.counts[b]
             seen += n
             if seen >= Swift.max(rank, 1) { return Swift.min(Self.upper(b), max) }
         }

@@ -38,16 +38,16 @@ public struct MetricsCollector: Sendable {
     let hostBytesPerNs: Double
     let bottleneckLinks: [Int]
 
-    // Per packet.
-    public private(set) var dataBytesSent: [UInt64]
+    // Per packet (raw arrays, updated in place: no array uniqueness check per packet).
+    public private(set) var dataBytesSent: RawArray<UInt64>
     public private(set) var feedbackBytes: UInt64 = 0
     public private(set) var feedbackPackets: UInt64 = 0
     public private(set) var dataPacketsSent: UInt64 = 0
     public private(set) var deliveredBytes: UInt64 = 0
     /// Data wire bytes each source got to its destinations inside the window.
-    public private(set) var windowReceivedBySource: [UInt64]
+    public private(set) var windowReceivedBySource: RawArray<UInt64>
     /// Same per (source, destination), for runs of at most 64 hosts.
-    public private(set) var windowPairBytes: [UInt64]
+    public private(set) var windowPairBytes: RawArray<UInt64>
     public private(set) var completed: [CompletedFlow] = []
 
     // Time series.
@@ -72,10 +72,10 @@ public struct MetricsCollector: Sendable {
         seriesSources = hosts <= 64 ? Array(0 ..< hosts) : (scenario.competing.count <= 256 ? scenario.competing : [])
         measureStart = scenario.measureStart
         hostBytesPerNs = fabric.links[0].bytesPerSecond / 1e9
-        dataBytesSent = [UInt64](repeating: 0, count: hosts)
-        lastSent = dataBytesSent
-        windowReceivedBySource = dataBytesSent
-        windowPairBytes = [UInt64](repeating: 0, count: keepMatrix ? hosts * hosts : 0)
+        dataBytesSent = RawArray(repeating: 0, count: hosts)
+        lastSent = [UInt64](repeating: 0, count: hosts)
+        windowReceivedBySource = RawArray(repeating: 0, count: hosts)
+        windowPairBytes = RawArray(repeating: 0, count: keepMatrix ? hosts * hosts : 0)
         bottleneckLinks = Self.bottlenecks(scenario: scenario, fabric: fabric)
     }
 
@@ -138,7 +138,7 @@ public struct MetricsCollector: Sendable {
         if !seriesSources.isEmpty {
             sourceSeries.append(seriesSources.map { Double(dataBytesSent[$0] - lastSent[$0]) * 8 / dt })
         }
-        lastSent = dataBytesSent
+        lastSent = dataBytesSent.array
         sampleTimes.append(now)
         totalSeries.append(Double(total) * 8 / dt)
         let nowPs = Double(now) * 1000

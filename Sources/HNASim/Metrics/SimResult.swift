@@ -94,7 +94,7 @@ public struct SimResult: Sendable {
         let linkBytesPerSecond = f.links[0].bytesPerSecond
         jainFairness = s.competing.isEmpty ? nil : jainIndex(s.competing.map { Double(m.windowReceivedBySource[$0]) })
         feedbackOverhead = Double(m.feedbackBytes) / (linkBytesPerSecond * simulatedSeconds * Double(hosts))
-        flowsStarted = sim.flows.filter { !$0.isLongLived && $0.start <= s.durationNs }.count
+        flowsStarted = sim.flows.array.filter { !$0.isLongLived && $0.start <= s.durationNs }.count
         flowsCompleted = m.completed.count
         let fcts = m.completed.map { Double($0.fctNs) / 1000 }.sorted()
         fctP50Us = Percentile.of(sorted: fcts, 0.5)
