@@ -78,8 +78,13 @@ int hna_tap_set_vnet_hdr_size(int fd, int size) {
 }
 
 int hna_fd_read_batch(int fd, hna_msg *msgs, unsigned n) {
+    return hna_fd_read_batch_bytes(fd, msgs, n, UINT64_MAX);
+}
+
+int hna_fd_read_batch_bytes(int fd, hna_msg *msgs, unsigned n, uint64_t max_bytes) {
     unsigned i = 0;
-    while (i < n) {
+    uint64_t total = 0;
+    while (i < n && total < max_bytes) {
         ssize_t r = read(fd, msgs[i].data, msgs[i].capacity);
         if (r < 0) {
             if (errno == EINTR) continue;
@@ -89,6 +94,7 @@ int hna_fd_read_batch(int fd, hna_msg *msgs, unsigned n) {
         msgs[i].length = (uint32_t)r;
         msgs[i].flags = 0;
         msgs[i].segment_size = 0;
+        total += (uint64_t)r;
         i++;
     }
     return (int)i;

@@ -119,6 +119,10 @@ public struct FlowControlConfig: Hashable, Sendable {
     public var voqLimitBytes: Int = 65535 * 64
     /// Bytes all virtual output queues of this HNA hold together.
     public var voqMemoryBytes: Int = 64 << 20
+    /// Room under which a VOQ (or all of them together) asks the driver to stop reading its VMs
+    /// (`FlowController.shouldPauseIngress`): at least what one read batch from the VMs can bring, so
+    /// a pause comes before a refusal.
+    public var ingressPauseBytes: Int = 2 << 20
 
     /// Burst a destination's token bucket allows (per peer and priority). Fabric drop-freedom needs the
     /// bursts of all sources of one destination, plus one packet each, to fit the fabric buffer in front
@@ -167,6 +171,7 @@ public struct FlowControlConfig: Hashable, Sendable {
         if voqLimitBytes <= 0 || voqMemoryBytes <= 0 || resendMemoryBytes <= 0 || reorderMemoryBytes <= 0 {
             return "memory bounds must be positive"
         }
+        if ingressPauseBytes <= 0 { return "ingressPauseBytes must be positive" }
         if rateBurstBytes <= 0 || nicBurstBytes <= 0 || !(1 ... 255).contains(maxNacksPerHeader) {
             return "bursts must be positive and maxNacksPerHeader 1 to 255"
         }

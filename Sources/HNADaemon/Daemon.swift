@@ -80,9 +80,20 @@ public final class Daemon {
 
     var timer: EventLoop.TimerID?
     var agingTimer: EventLoop.TimerID?
-    var tapsPaused = false
-    /// VM ports stop being read while the controller's queues have less room than this.
-    static let pauseBelowBytes = 1 << 20
+    /// A VM port held back for the crowded VOQ it fills: since when the VOQ last drained, and how much
+    /// it held then.
+    struct PortPause {
+        var queue: CrowdedQueue
+        var since: UInt64
+        var queued: Int
+    }
+    var portPauses: [InterfaceID: PortPause] = [:]
+    /// Ports taken out of the epoll interest set by back-pressure.
+    var pausedPorts: Set<InterfaceID> = []
+    /// The longest a VM port waits for a crowded VOQ that does not drain at all (a peer that stopped
+    /// answering, a grant of nothing): then it is read again and that VOQ refuses what does not fit
+    /// (`voq-full`).
+    static let crowdedPauseLimit: UInt64 = 10_000_000
 
     var draining = false
     var drainDeadline: UInt64 = 0
@@ -217,6 +228,8 @@ public final class Daemon {
 
     func closePort(_ name: String) {
         guard let p = ports.removeValue(forKey: name) else { return }
+        portPauses[p.id] = nil
+        pausedPorts.remove(p.id)
         try? loop.unregister(p.registration)
         p.tap.close()
     }
@@ -251,7 +264,9 @@ public final class Daemon {
         let vnet = port.tap.vnetHeaderSize
         let batch = vnet > 0 ? tapReadBatch : rxBatch
         let n: Int
-        do { n = try port.tap.read(into: batch, lentSlots: vnet > 0) } catch {
+        // Super-frames make a batch of 64 frames up to 4 MiB: half the pause room per batch keeps a
+        // pause (`updateBackPressure`) ahead of a VOQ's limit.
+        do { n = try port.tap.read(into: batch, maxBytes: node.ingressPauseBytes / 2, lentSlots: vnet > 0) } catch {
             count("tap-read-errors")
             return
         }
@@ -478,9 +493,9 @@ public final class Daemon {
         if !output.traces.isEmpty { collectTraces(output.traces) }
         if !output.toInterfaces.isEmpty { writeTaps(now: now) }
         if !output.toFabric.isEmpty { sendFabric(now: now) }
+        updateBackPressure(now: now)
         node.recycle(&output)
         followDeadline()
-        updateBackPressure()
         if draining { checkDrained(now: now) }
     }
 
@@ -673,13 +688,43 @@ public final class Daemon {
         timer = loop.schedule(at: d) { [unowned self] now in onDeadline(now: now) }
     }
 
-    func updateBackPressure() {
-        let low = output.freeQueueBytes < Self.pauseBelowBytes
-        guard low != tapsPaused else { return }
-        tapsPaused = low
-        if low { count("tap-pauses") }
-        for p in ports.values where !draining {
-            try? loop.modify(p.registration, events: low ? [] : .readable)
+    /// Back-pressure towards the VMs. A VM port whose packets went into a VOQ with less than the pause
+    /// room left is not read until that VOQ has room again, and every port waits while all VOQs together
+    /// are short of room: the TAP's queue then fills and the VM's TCP slows down (TCP small queues),
+    /// where a refused burst would have been loss to it. Other ports keep going, so one VM sending
+    /// into a congested destination does not hold back its neighbours.
+    func updateBackPressure(now: UInt64) {
+        for q in output.crowding where portPauses[q.port] == nil {
+            portPauses[q.port] = PortPause(queue: q, since: now, queued: node.queuedBytes(q))
+        }
+        let memoryLow = output.freeQueueBytes < node.ingressPauseBytes
+        if portPauses.isEmpty && pausedPorts.isEmpty && !memoryLow { return }
+        for (id, var p) in portPauses {
+            if !node.isCrowded(p.queue) {
+                portPauses[id] = nil
+                continue
+            }
+            let queued = node.queuedBytes(p.queue)
+            if queued < p.queued {
+                p.since = now
+                p.queued = queued
+                portPauses[id] = p
+            } else if now &- p.since > Self.crowdedPauseLimit {
+                portPauses[id] = nil
+                count("crowded-pause-expired")
+            }
+        }
+        guard !draining else { return }
+        for p in ports.values {
+            let pause = memoryLow || portPauses[p.id] != nil
+            guard pause != pausedPorts.contains(p.id) else { continue }
+            if pause {
+                pausedPorts.insert(p.id)
+                count("tap-pauses")
+            } else {
+                pausedPorts.remove(p.id)
+            }
+            try? loop.modify(p.registration, events: pause ? [] : .readable)
         }
     }
 

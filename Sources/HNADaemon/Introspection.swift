@@ -77,10 +77,13 @@ extension Daemon {
                 guard let id = p.controllerID else { continue }
                 for q in 0 ..< ctl.config.priorities {
                     rows.append(["peer": p.configuration.name, "priority": q, "queueBytes": ctl.queuedBytes(to: id, priority: q),
-                                 "inFlight": ctl.inFlight(to: id, priority: q)])
+                                 "inFlight": ctl.inFlight(to: id, priority: q),
+                                 "crowded": ctl.isCrowded(peer: id, priority: q)])
                 }
             }
-            return ["freeQueueBytes": ctl.freeQueueBytes, "resendMemoryBytes": ctl.resendMemoryUsed,
+            return ["freeQueueBytes": ctl.freeQueueBytes, "crowdedQueues": ctl.crowdedQueues,
+                    "pausedPorts": pausedPorts.compactMap { portByID[$0] }.sorted(),
+                    "resendMemoryBytes": ctl.resendMemoryUsed,
                     "reorderMemoryBytes": ctl.reorderMemoryUsed, "queues": rows] as [String: Any]
         case "drops":
             return drops()

@@ -89,15 +89,17 @@ public final class TapDevice {
         vnetHeaderSize = size
     }
 
-    /// Reads up to `maxCount` (default: the batch's capacity) waiting frames into slots 0..., sets
-    /// `batch.count` and returns it; 0 when nothing is waiting.
+    /// Reads up to `maxCount` (default: the batch's capacity) waiting frames into slots 0..., stopping
+    /// early once they add up to `maxBytes`; sets `batch.count` and returns it; 0 when nothing is waiting.
     /// With `lentSlots`, the slots keep the memory they were lent (`PacketBatch.lend`): frames land in
     /// the caller's buffers directly.
     @discardableResult
-    public func read(into batch: PacketBatch, maxCount: Int? = nil, lentSlots: Bool = false) throws(LinuxError) -> Int {
+    public func read(into batch: PacketBatch, maxCount: Int? = nil, maxBytes: Int? = nil,
+                     lentSlots: Bool = false) throws(LinuxError) -> Int {
         let n = min(maxCount ?? batch.capacity, batch.capacity)
         if !lentSlots { batch.prepareReceive(n) }
-        let r = try LinuxError.check(hna_fd_read_batch(fd, batch.messages, UInt32(n)), subject, "read")
+        let cap = maxBytes.map { UInt64(max(1, $0)) } ?? .max
+        let r = try LinuxError.check(hna_fd_read_batch_bytes(fd, batch.messages, UInt32(n), cap), subject, "read")
         batch.count = Int(r)
         return Int(r)
     }

@@ -213,6 +213,19 @@ public struct HNANode {
     /// Bytes the controller's queues can still take; a driver stops reading VM ports while it is low.
     @inlinable public var freeQueueBytes: Int { controller?.freeQueueBytes ?? .max }
 
+    /// True while `queue`'s VOQ has less than the pause room left.
+    @inlinable public func isCrowded(_ queue: CrowdedQueue) -> Bool {
+        controller?.isCrowded(peer: queue.peer, priority: queue.priority) ?? false
+    }
+
+    /// Bytes waiting in `queue`'s VOQ.
+    @inlinable public func queuedBytes(_ queue: CrowdedQueue) -> Int {
+        controller?.queuedBytes(to: queue.peer, priority: queue.priority) ?? 0
+    }
+
+    /// Room under which the driver stops reading VM ports (`FlowControlConfig.ingressPauseBytes`).
+    @inlinable public var ingressPauseBytes: Int { configuration.flowControl.ingressPauseBytes }
+
     /// When `poll` must next run.
     @inlinable public var nextDeadline: UInt64? { controller?.nextDeadline }
 
@@ -403,6 +416,16 @@ public struct HNANode {
         output.toInterfaces.removeAll(keepingCapacity: true)
         output.toFabric.removeAll(keepingCapacity: true)
         output.traces.removeAll(keepingCapacity: true)
+        output.crowding.removeAll(keepingCapacity: true)
+    }
+
+    /// Lists `b`'s VM port in `output.crowding` when the VOQ it went to (or was refused by) is crowded.
+    @inline(__always)
+    func noteCrowding(_ b: PacketBuffer, peer cid: Int, priority: Int, output: inout NodeOutput) {
+        let port = b.meta.ingressInterface
+        guard port != PacketMetadata.fabric, controller?.isCrowded(peer: cid, priority: priority) == true else { return }
+        let q = CrowdedQueue(port: port, peer: cid, priority: priority)
+        if output.crowding.last != q { output.crowding.append(q) }
     }
 
     // MARK: Stages
@@ -568,7 +591,9 @@ public struct HNANode {
             let packet = FabricPacket(buffer: b, nextProtocol: next, transport: transport,
                                       sourcePort: gre ? 0 : t.tunnel.sourcePort,
                                       framingBytes: FabricPacket.framingBytes(underlay: configuration.underlay, transport: transport))
-            switch controller!.enqueue(packet, to: cid, priority: priority, now: now) {
+            let result = controller!.enqueue(packet, to: cid, priority: priority, now: now)
+            noteCrowding(b, peer: cid, priority: priority, output: &output)
+            switch result {
             case .queued:
                 lent.append(b)
                 if b.meta.trace {
@@ -633,6 +658,7 @@ public struct HNANode {
                     drops[NodeDropReason(reason).rawValue] &+= 1
                 }
             }
+            noteCrowding(b, peer: cid, priority: priority, output: &output)
             if queued {
                 lent.append(b)
                 if b.meta.trace {

@@ -189,6 +189,10 @@ public struct NodeOutput {
     /// Bytes the controller's queues can still take, as of the same call (a driver stops reading VM
     /// ports while it is low).
     public var freeQueueBytes = Int.max
+    /// VM ports whose packets went into a crowded VOQ (or were refused by a full one) in this call, with
+    /// that VOQ: the driver stops reading such a port until the VOQ has room again
+    /// (`HNANode.isCrowded`). Consecutive packets of one port into one VOQ are listed once.
+    public var crowding: [CrowdedQueue] = []
 
     public init() {}
 
@@ -197,6 +201,19 @@ public struct NodeOutput {
 
 /// Why the node itself (not the router, not the controller) dropped a packet. Router drops are counted
 /// in `Router.drops`; controller refusals appear here as the three ingress reasons.
+/// A VOQ that a VM port fills: `port` is the VM port, `peer` and `priority` the VOQ's (controller peer id).
+public struct CrowdedQueue: Hashable, Sendable {
+    public var port: InterfaceID
+    public var peer: Int
+    public var priority: Int
+
+    public init(port: InterfaceID, peer: Int, priority: Int) {
+        self.port = port
+        self.peer = peer
+        self.priority = priority
+    }
+}
+
 public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// A datagram from an underlay address that is no configured peer.
     case unknownPeer

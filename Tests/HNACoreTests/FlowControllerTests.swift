@@ -239,6 +239,38 @@ import Testing
         #expect(c.queuedBytes(to: 1, priority: 0) == 3000 && c.freeQueueBytes == 500)
     }
 
+    /// A VOQ with less than `ingressPauseBytes` of room is crowded until sending takes it back under
+    /// that, each VOQ on its own: the driver's signal to stop reading its VMs before a refusal.
+    @Test func crowdedQueuesFollowEachVOQsRoom() {
+        var config = Self.config()
+        config.voqLimitBytes = 6000
+        config.ingressPauseBytes = 2000
+        var c = FlowController<TestPacket>(config: config, peerCount: 3, txBandwidth: 1e6, rxBandwidth: 1e6, now: 0)
+        func packet(_ d: Int) -> TestPacket { TestPacket(source: 0, destination: d, priority: 0, serial: 0, wireLength: 1500) }
+        func expected() -> Int { (1 ... 2).filter { c.queuedBytes(to: $0, priority: 0) > 4000 }.count }
+        for _ in 0 ..< 2 { #expect(c.enqueue(packet(1), to: 1, priority: 0, now: 0) == .queued) }
+        #expect(c.crowdedQueues == 0)
+        #expect(c.enqueue(packet(1), to: 1, priority: 0, now: 0) == .queued)
+        #expect(c.crowdedQueues == 1)
+        for _ in 0 ..< 4 { #expect(c.enqueue(packet(2), to: 2, priority: 0, now: 0) == .queued) }
+        #expect(c.crowdedQueues == 2 && c.queuedBytes(to: 2, priority: 0) == 6000)
+        #expect(c.enqueue(packet(2), to: 2, priority: 0, now: 0) == .dropped(.voqFull))
+        var t: UInt64 = 0
+        while c.queuedBytes(to: 1, priority: 0) + c.queuedBytes(to: 2, priority: 0) > 0 && t < 1_000_000_000 {
+            t += 100_000
+            c.poll(now: t)
+            #expect(c.crowdedQueues == expected())
+        }
+        #expect(c.crowdedQueues == 0 && t < 1_000_000_000)
+
+        // A VOQ smaller than the pause room is crowded whenever it holds anything.
+        config.voqLimitBytes = 1500
+        var small = FlowController<TestPacket>(config: config, peerCount: 3, txBandwidth: 1e6, rxBandwidth: 1e6, now: 0)
+        #expect(small.enqueue(packet(1), to: 1, priority: 0, now: 0) == .queued && small.crowdedQueues == 1)
+        small.poll(now: 100_000)
+        #expect(small.queuedBytes(to: 1, priority: 0) == 0 && small.crowdedQueues == 0)
+    }
+
     /// The controller is a value: a copy keeps its queues, grants and counters when the original
     /// changes (its per-peer records are shared until one of them is written).
     @Test func copiesAreIndependent() {
