@@ -94,6 +94,9 @@ public final class Daemon {
     /// answering, a grant of nothing): then it is read again and that VOQ refuses what does not fit
     /// (`voq-full`).
     static let crowdedPauseLimit: UInt64 = 10_000_000
+    /// Driver events that are back-pressure, not loss: `hna show stats` lists them under
+    /// `backPressure`, apart from the drops.
+    static let backPressureEvents: Set<String> = ["tap-pauses", "crowded-pause-expired"]
 
     var draining = false
     var drainDeadline: UInt64 = 0

@@ -104,7 +104,7 @@ extension Daemon {
                           "staleFeedback": k.staleFeedback, "ignoredAcks": k.ignoredAcks]
         }
         var driver: [String: Any] = [:]
-        for (k, v) in driverCounters { driver[k] = v }
+        for (k, v) in driverCounters where !Daemon.backPressureEvents.contains(k) { driver[k] = v }
         driver["controlBadRequests"] = control?.badRequests ?? 0
         return ["node": node, "router": router, "controller": controller, "driver": driver]
     }
@@ -114,6 +114,7 @@ extension Daemon {
                                   "drops": drops(), "peers": show("peers") ?? [],
                                   "reloads": ["ok": reloads.ok, "refused": reloads.refused],
                                   "offload": offloadCounters,
+                                  "backPressure": driverCounters.filter { Daemon.backPressureEvents.contains($0.key) },
                                   "controllerResets": node.controllerResets]
         if let k = node.controller?.counters {
             out["controller"] = ["enqueued": k.enqueued, "dataSent": k.dataSent, "dataBytesSent": k.dataBytesSent,
