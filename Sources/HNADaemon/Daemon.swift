@@ -80,20 +80,10 @@ public final class Daemon {
 
     var timer: EventLoop.TimerID?
     var agingTimer: EventLoop.TimerID?
-    /// A VM port held back for the crowded VOQ it fills: since when the VOQ last drained, and how much
-    /// it held then.
-    struct PortPause {
-        var queue: CrowdedQueue
-        var since: UInt64
-        var queued: Int
-    }
-    var portPauses: [InterfaceID: PortPause] = [:]
+    /// Which VM ports the crowded VOQs hold back (the logic is sans-I/O in HNANode).
+    var backPressure = IngressBackPressure()
     /// Ports taken out of the epoll interest set by back-pressure.
     var pausedPorts: Set<InterfaceID> = []
-    /// The longest a VM port waits for a crowded VOQ that does not drain at all (a peer that stopped
-    /// answering, a grant of nothing): then it is read again and that VOQ refuses what does not fit
-    /// (`voq-full`).
-    static let crowdedPauseLimit: UInt64 = 10_000_000
     /// Driver events that are back-pressure, not loss: `hna show stats` lists them under
     /// `backPressure`, apart from the drops.
     static let backPressureEvents: Set<String> = ["tap-pauses", "crowded-pause-expired"]
@@ -231,7 +221,7 @@ public final class Daemon {
 
     func closePort(_ name: String) {
         guard let p = ports.removeValue(forKey: name) else { return }
-        portPauses[p.id] = nil
+        backPressure.remove(p.id)
         pausedPorts.remove(p.id)
         try? loop.unregister(p.registration)
         p.tap.close()
@@ -697,29 +687,14 @@ public final class Daemon {
     /// where a refused burst would have been loss to it. Other ports keep going, so one VM sending
     /// into a congested destination does not hold back its neighbours.
     func updateBackPressure(now: UInt64) {
-        for q in output.crowding where portPauses[q.port] == nil {
-            portPauses[q.port] = PortPause(queue: q, since: now, queued: node.queuedBytes(q))
-        }
+        let expired = backPressure.expired
+        backPressure.update(crowding: output.crowding, node: node, now: now)
+        if backPressure.expired > expired { count("crowded-pause-expired", backPressure.expired - expired) }
         let memoryLow = output.freeQueueBytes < node.ingressPauseBytes
-        if portPauses.isEmpty && pausedPorts.isEmpty && !memoryLow { return }
-        for (id, var p) in portPauses {
-            if !node.isCrowded(p.queue) {
-                portPauses[id] = nil
-                continue
-            }
-            let queued = node.queuedBytes(p.queue)
-            if queued < p.queued {
-                p.since = now
-                p.queued = queued
-                portPauses[id] = p
-            } else if now &- p.since > Self.crowdedPauseLimit {
-                portPauses[id] = nil
-                count("crowded-pause-expired")
-            }
-        }
+        if backPressure.isEmpty && pausedPorts.isEmpty && !memoryLow { return }
         guard !draining else { return }
         for p in ports.values {
-            let pause = memoryLow || portPauses[p.id] != nil
+            let pause = memoryLow || backPressure.isHolding(p.id)
             guard pause != pausedPorts.contains(p.id) else { continue }
             if pause {
                 pausedPorts.insert(p.id)
