@@ -44,11 +44,15 @@ func printJSON(_ value: Any) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
-/// Prints rows of objects as an aligned table (nested values as compact JSON).
+/// Prints rows of objects as an aligned table (nested values as compact JSON). An object prints as
+/// key/value rows, each of its lists of objects (the queues of `hna show queues`, say) as a table of
+/// its own below them.
 func printTable(_ value: Any) throws {
     func cell(_ v: Any) -> String {
         switch v {
         case let s as String: return s
+        case let n as NSNumber where String(cString: n.objCType) == "c" && "\(type(of: n))".contains("Boolean"):
+            return n.boolValue ? "yes" : "no"
         case let n as NSNumber: return n.stringValue
         default:
             let d = (try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys])) ?? Data()
@@ -59,7 +63,23 @@ func printTable(_ value: Any) throws {
     if let r = value as? [[String: Any]] {
         rows = r
     } else if let o = value as? [String: Any] {
-        rows = o.keys.sorted().map { ["key": $0, "value": o[$0]!] }
+        let tables = o.keys.sorted().filter { ((o[$0] as? [[String: Any]])?.isEmpty == false) }
+        // Counter groups (an object of plain values, as in `hna show drops`) as one row per counter.
+        rows = o.keys.sorted().filter { !tables.contains($0) }.flatMap { k -> [[String: Any]] in
+            if let group = o[k] as? [String: Any], !group.isEmpty,
+               group.values.allSatisfy({ $0 is NSNumber || $0 is String }) {
+                return group.keys.sorted().map { ["key": "\(k).\($0)", "value": group[$0]!] }
+            }
+            return [["key": k, "value": o[k]!]]
+        }
+        if !tables.isEmpty {
+            if !rows.isEmpty { try printTable(rows) }
+            for k in tables {
+                print("\n\(k):")
+                try printTable(o[k]!)
+            }
+            return
+        }
     } else {
         print(cell(value))
         return
@@ -69,8 +89,8 @@ func printTable(_ value: Any) throws {
     let table = [keys] + rows.map { r in keys.map { r[$0].map(cell) ?? "" } }
     let widths = keys.indices.map { i in table.map { $0[i].count }.max() ?? 0 }
     for line in table {
-        print(line.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-            .joined(separator: "  "))
+        let padded = line.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+        print(String(padded.joined(separator: "  ").reversed().drop(while: { $0 == " " }).reversed()))
     }
 }
 
