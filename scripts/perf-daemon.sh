@@ -11,6 +11,12 @@
 # the HNA tunnel's 1500-byte underlay with room for the HNA header), OFFLOAD (passed to the daemons as
 # HNA_OFFLOAD, "on" unless set to "off": TAP offloads and UDP GSO/GRO), FLOWCONTROL (true|false, default true).
 # Prints one line per run: mode, test, figure.
+#
+# CALLGRIND=N (hna mode only): instead of the timed runs, send N 64-byte UDP frames from VM 1 at 1 Mbit/s
+# of payload (RATE to change it) with daemon h1 under callgrind, counting only the instructions of
+# HNANode.finish (the node's pipeline after the router: VOQs, controller, headers, sends), and print
+# them per packet: a repeatable figure on a busy machine, for before/after comparisons. Needs valgrind;
+# runs a copy of the binary without DWARF debug information, which valgrind 3.19 cannot read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,12 +78,18 @@ setup_hna() {
   for i in 1 2; do
     local host=$HA; [ $i = 2 ] && host=$HB
     hna_config $i > "$DIR/h$i.yaml"
-    HNA_OFFLOAD=${OFFLOAD:-on} ip netns exec $host $(pin ${cpus[$((i - 1))]}) "$HNA" run --config "$DIR/h$i.yaml" \
+    local run=("$HNA")
+    if [ $i = 1 ] && [ -n "${CALLGRIND:-}" ]; then
+      cp "$HNA" "$DIR/hna-nodebug" && strip --strip-debug "$DIR/hna-nodebug"
+      run=(valgrind --tool=callgrind --callgrind-out-file="$DIR/callgrind.out" '--toggle-collect=*HNANodeAAV6finish*'
+           "$DIR/hna-nodebug")
+    fi
+    HNA_OFFLOAD=${OFFLOAD:-on} ip netns exec $host $(pin ${cpus[$((i - 1))]}) "${run[@]}" run --config "$DIR/h$i.yaml" \
       2> "$DIR/h$i.log" &
     PIDS+=($!)
   done
   for i in 1 2; do
-    for _ in $(seq 100); do [ -S "$DIR/h$i.sock" ] && break; sleep 0.05; done
+    for _ in $(seq 600); do [ -S "$DIR/h$i.sock" ] && break; sleep 0.05; done
     [ -S "$DIR/h$i.sock" ] || { echo "daemon h$i did not start:"; cat "$DIR/h$i.log"; exit 1; }
   done
   for i in 1 2; do
@@ -114,6 +126,26 @@ setup_veth() {
   done
 }
 
+count_instructions() {  # CALLGRIND mode: instructions of HNANode.finish per packet sent by VM 1
+  ip netns exec $VB iperf3 -s -D -p 5201 --pidfile "$DIR/iperf.pid" >/dev/null
+  sleep 2
+  ip netns exec $VA iperf3 -c 192.168.77.2 -p 5201 -u -l 18 -b "${RATE:-1M}" -n $((CALLGRIND * 18)) -J > "$DIR/udp.json" || true
+  sleep 1
+  "$HNA" show stats --json --control "$DIR/h1.sock" > "$DIR/stats1.json"
+  kill "$(cat "$DIR/iperf.pid")" 2>/dev/null || true
+  kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+  python3 - "$DIR" <<'EOF'
+import json, re, subprocess, sys
+d = sys.argv[1]
+s = json.load(open(f"{d}/udp.json"))["end"]["sum"]
+queued = json.load(open(f"{d}/stats1.json"))["controller"]["enqueued"]
+out = subprocess.run(["callgrind_annotate", f"{d}/callgrind.out"], capture_output=True, text=True).stdout
+total = int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", out).group(1).replace(",", ""))
+print(f"hna\tnode-instructions\t{total / max(queued, 1):.0f} per packet\t(sent {s['packets']}, lost {s['lost_packets']}, "
+      f"queued at h1 {queued}, {total} instructions in HNANode.finish)")
+EOF
+}
+
 measure() {  # $1 = mode label
   ip netns exec $VB $(pin 1) iperf3 -s -D -p 5201 --pidfile "$DIR/iperf.pid" >/dev/null
   sleep 0.3
@@ -144,7 +176,9 @@ EOF
 run_mode() {
   case $1 in
     hna) [ -x "$HNA" ] || { echo "no hna binary at $HNA (swift build -c release --product hna)"; exit 1; }
-         setup_hna; measure "hna(offload=${OFFLOAD:-on})"
+         setup_hna
+         if [ -n "${CALLGRIND:-}" ]; then count_instructions; cleanup; return; fi
+         measure "hna(offload=${OFFLOAD:-on})"
          for i in 1 2; do "$HNA" show drops --json --control "$DIR/h$i.sock" > "$DIR/drops$i.json" 2>/dev/null || true; done
          [ "${SHOW_DROPS:-0}" = 1 ] && cat "$DIR/drops1.json" "$DIR/drops2.json" ;;
     kernel) setup_kernel; measure kernel-vxlan ;;

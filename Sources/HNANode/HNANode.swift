@@ -32,7 +32,7 @@ public struct HNANode {
     @usableFromInline var peerByControllerID: [Int] = []
     // Reusable scratch: nothing here is allocated per batch in steady state.
     @usableFromInline var routerOutput = RouterOutput()
-    @usableFromInline var actions: [HNACore.FlowAction<FabricPacket>] = []
+    @usableFromInline var actions: [NodeAction] = []
     @usableFromInline var fabricBatch: [PacketBuffer] = []
     @usableFromInline var runSingles: [FabricDatagram] = []
     /// Buffers lent to the controller for resending; recycled once the controller lets go (acked).
@@ -534,13 +534,22 @@ public struct HNANode {
             drainRouter(now: now, output: &output)
             guard priorities > 0 else { return report(into: &output) }
             controller!.poll(now: now)
-            controller!.takeActions(into: &actions)
+            // The actions go into a local array of a concrete type (the closures capture it, not the
+            // node): `FlowAction` values are generic, and copying and destroying them cost runtime
+            // metadata look-ups per action.
+            var taken = actions
+            actions = []
+            controller!.takeActions(send: { peer, header, nacks, payload in
+                taken.append(.send(peer: peer, header: header, nacks: nacks, payload: payload))
+            }, deliver: { peer, _, payload in
+                taken.append(.deliver(peer: peer, payload: payload))
+            })
             fabricBatch.removeAll(keepingCapacity: true)
-            for a in actions {
+            for a in taken {
                 switch a {
-                case let .send(peer, header, payload):
-                    send(header, payload, to: peer, output: &output)
-                case let .deliver(peer, _, payload):
+                case let .send(peer, header, nacks, payload):
+                    send(header.header(nacks: nacks), payload, to: peer, output: &output)
+                case let .deliver(peer, payload):
                     let b = payload.buffer
                     let address = peers[peerByControllerID[peer]].configuration.underlay
                     let e: Encapsulation = payload.nextProtocol == .vxlan ? .vxlan
@@ -548,7 +557,8 @@ public struct HNANode {
                     if toRouter(b, from: address, encapsulation: e) { fabricBatch.append(b) } else { drop(b, .noRoom, output: &output) }
                 }
             }
-            actions.removeAll(keepingCapacity: true)
+            taken.removeAll(keepingCapacity: true)
+            actions = taken
             if fabricBatch.isEmpty { break }
             router.processFromFabric(fabricBatch, now: now, output: &routerOutput)
             fabricBatch.removeAll(keepingCapacity: true)

@@ -201,6 +201,13 @@ public struct NodeOutput {
 
 /// Why the node itself (not the router, not the controller) dropped a packet. Router drops are counted
 /// in `Router.drops`; controller refusals appear here as the three ingress reasons.
+/// What the controller asked the node to do, as the node keeps it between taking the actions and
+/// carrying them out (a concrete type: see `HNANode.finish`).
+public enum NodeAction {
+    case send(peer: Int, header: FlowHeader, nacks: [HNANack], payload: FabricPacket?)
+    case deliver(peer: Int, payload: FabricPacket)
+}
+
 /// A VOQ that a VM port fills: `port` is the VM port, `peer` and `priority` the VOQ's (controller peer id).
 public struct CrowdedQueue: Hashable, Sendable {
     public var port: InterfaceID
