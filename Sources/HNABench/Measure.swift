@@ -20,6 +20,14 @@ public func monotonicNanoseconds() -> UInt64 {
 
 /// Keeps the optimiser from deleting benchmarked work whose result is otherwise unused.
 @inline(never)
+/// The median of `values` (the mean of the middle two for an even count); nil when empty. Benchmarks
+/// that repeat a measurement report it, so one disturbed round does not move the figure.
+public func median(_ values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let v = values.sorted()
+    return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+}
+
 public func blackHole<T>(_ value: T) {
     withExtendedLifetime(value) {}
 }

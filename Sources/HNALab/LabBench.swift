@@ -40,11 +40,6 @@ public enum LabBench {
                 all[key, default: []].append(measure(key, seconds: seconds, executable: executable, underlayMTU: underlayMTU))
             }
         }
-        func median(_ values: [Double]) -> Double? {
-            guard !values.isEmpty else { return nil }
-            let v = values.sorted()
-            return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
-        }
         var results: [Path] = []
         for key in paths {
             guard let runs = all[key], var p = runs.first else { continue }

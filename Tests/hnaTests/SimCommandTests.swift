@@ -28,6 +28,24 @@ import Testing
         #expect(csv.hasPrefix("time_us,total_gbps,A_gbps,B_gbps"))
     }
 
+    /// `hna bench sim --rounds`: the figures are medians of the rounds; the event count, which the
+    /// simulation fixes, is the same in every round, and every round's rate is listed.
+    @Test func benchSimRoundsReportMedians() throws {
+        let out = try HNACommand.run(["bench", "sim", "--hosts", "16,32", "--duration-ms", "0.2", "--rounds", "3", "--json"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.text.utf8)) as? [String: Any])
+        for key in ["wallSeconds16", "cpuSeconds16", "eventsPerSecond16", "events16", "eventsPerSecond32",
+                    "engineEventsPerSecond32"] {
+            #expect((object[key] as? Double ?? 0) > 0, "missing \(key)")
+        }
+        let context = try #require(object["context"] as? [String: Any])
+        #expect(context["rounds (median)"] as? String == "3")
+        let rounds = try #require(context["32 hosts, M events per CPU second per round"] as? String)
+        #expect(rounds.split(separator: " ").count == 3)
+        let bad = try HNACommand.run(["bench", "sim", "--hosts", "16", "--rounds", "0"])
+        #expect(bad.status != 0 && bad.stderr.contains("--rounds"))
+    }
+
     @Test func badInputIsAnErrorNotACrash() throws {
         let unknown = try HNACommand.run(["sim", "--scenario", "nope"])
         #expect(unknown.status != 0)

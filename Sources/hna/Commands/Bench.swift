@@ -124,13 +124,16 @@ struct BenchSim: ParsableCommand {
     @Option(name: .customLong("duration-ms"), help: "Simulated time per run (ms).") var durationMs = 10.0
     @Option(help: "Offered web-search load.") var load = 0.5
     @Option(name: .customLong("flow-control"), help: "hna, none or dcqcn.") var flowControl = "hna"
+    @Option(help: "Runs of each figure; each figure is the median of its rounds (the results are the same every round, only the times differ).")
+    var rounds = 1
 
     func run() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         let counts = hosts.split(separator: ",").compactMap { Int($0) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 >= 2 }) else { throw ValidationError("--hosts takes counts of 2 or more") }
         guard let mode = FlowControlMode(rawValue: flowControl) else { throw ValidationError("--flow-control is hna, none or dcqcn") }
         do {
-            output.emit(try SimBench.run(hosts: counts, durationMs: durationMs, load: load, mode: mode))
+            output.emit(try SimBench.run(hosts: counts, durationMs: durationMs, load: load, mode: mode, rounds: rounds))
         } catch {
             throw ValidationError("\(error)")
         }
