@@ -9,7 +9,11 @@
 # REPEAT (runs per test, default 2), PIN=1 (iperf3 client and daemon A on CPU 0, server and daemon B on
 # CPU 1), GBPS (the daemons' bandwidthGbps, default 40), MTU (the VMs' MTU, default 1400, which fits
 # the HNA tunnel's 1500-byte underlay with room for the HNA header), OFFLOAD (passed to the daemons as
-# HNA_OFFLOAD, "on" unless set to "off": TAP offloads and UDP GSO/GRO), FLOWCONTROL (true|false, default true).
+# HNA_OFFLOAD, "on" unless set to "off": TAP offloads and UDP GSO/GRO), FLOWCONTROL (true|false, default true),
+# BURST (the daemons' burstBytes and nicBurstBytes; default: derived from the bandwidth), DAEMON_PREFIX (a
+# command the daemons run under, e.g. "nice -n -10" or "chrt -f 5"), IPERF_ARGS (more arguments for the
+# TCP client, e.g. "-C cubic" or "-P 2"), VM_LINK_ARGS (more `ip link set` arguments for the VMs' ports in
+# hna mode, e.g. "gso_max_size 60000").
 # Prints one line per run: mode, test, figure.
 #
 # CALLGRIND=N (hna mode only): instead of the timed runs, send N 64-byte UDP frames from VM 1 at 1 Mbit/s
@@ -59,7 +63,9 @@ hna:
   underlay: 10.99.0.$i
   control: $DIR/h$i.sock
   bandwidthGbps: $GBPS
-  flowControl: ${FLOWCONTROL:-true}
+${BURST:+  burstBytes: $BURST
+  nicBurstBytes: $BURST
+}  flowControl: ${FLOWCONTROL:-true}
   logLevel: warning
 peers:
   - {name: h$o, underlay: 10.99.0.$o}
@@ -84,7 +90,7 @@ setup_hna() {
       run=(valgrind --tool=callgrind --callgrind-out-file="$DIR/callgrind.out" '--toggle-collect=*HNANodeAAV6finish*'
            "$DIR/hna-nodebug")
     fi
-    HNA_OFFLOAD=${OFFLOAD:-on} ip netns exec $host $(pin ${cpus[$((i - 1))]}) "${run[@]}" run --config "$DIR/h$i.yaml" \
+    HNA_OFFLOAD=${OFFLOAD:-on} ip netns exec $host $(pin ${cpus[$((i - 1))]}) ${DAEMON_PREFIX:-} "${run[@]}" run --config "$DIR/h$i.yaml" \
       2> "$DIR/h$i.log" &
     PIDS+=($!)
   done
@@ -96,7 +102,7 @@ setup_hna() {
     local host=$HA vm=$VA; [ $i = 2 ] && host=$HB vm=$VB
     ip -n $host link set pt$i-$TAG netns $vm
     ip -n $vm link set pt$i-$TAG name eth0
-    ip -n $vm link set eth0 address 02:00:00:00:0$i:01 mtu "$MTU" up
+    ip -n $vm link set eth0 address 02:00:00:00:0$i:01 mtu "$MTU" ${VM_LINK_ARGS:-} up
     ip -n $vm addr add 192.168.77.$i/24 dev eth0
   done
 }
@@ -151,7 +157,7 @@ measure() {  # $1 = mode label
   sleep 0.3
   ip netns exec $VA ping -c 3 -i 0.2 -W 2 192.168.77.2 >/dev/null || { echo "$1: no connectivity"; return 1; }
   for r in $(seq "$REPEAT"); do
-    ip netns exec $VA $(pin 0) iperf3 -c 192.168.77.2 -p 5201 -t "$T" -J > "$DIR/tcp.json" || true
+    ip netns exec $VA $(pin 0) iperf3 -c 192.168.77.2 -p 5201 ${IPERF_ARGS:-} -t "$T" -J > "$DIR/tcp.json" || true
     python3 - "$1" "$DIR/tcp.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[2]))
