@@ -77,11 +77,7 @@ int hna_tap_set_vnet_hdr_size(int fd, int size) {
     return ioctl(fd, TUNSETVNETHDRSZ, &size) < 0 ? -errno : 0;
 }
 
-int hna_fd_read_batch(int fd, hna_msg *msgs, unsigned n) {
-    return hna_fd_read_batch_bytes(fd, msgs, n, UINT64_MAX);
-}
-
-int hna_fd_read_batch_bytes(int fd, hna_msg *msgs, unsigned n, uint64_t max_bytes) {
+int hna_fd_read_batch(int fd, hna_msg *msgs, unsigned n, uint64_t max_bytes) {
     unsigned i = 0;
     uint64_t total = 0;
     while (i < n && total < max_bytes) {

@@ -18,8 +18,6 @@ public func monotonicNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// Keeps the optimiser from deleting benchmarked work whose result is otherwise unused.
-@inline(never)
 /// The median of `values` (the mean of the middle two for an even count); nil when empty. Benchmarks
 /// that repeat a measurement report it, so one disturbed round does not move the figure.
 public func median(_ values: [Double]) -> Double? {
@@ -28,6 +26,8 @@ public func median(_ values: [Double]) -> Double? {
     return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
 }
 
+/// Keeps the optimiser from deleting benchmarked work whose result is otherwise unused.
+@inline(never)
 public func blackHole<T>(_ value: T) {
     withExtendedLifetime(value) {}
 }

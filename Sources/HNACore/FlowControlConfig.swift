@@ -120,8 +120,8 @@ public struct FlowControlConfig: Hashable, Sendable {
     /// Bytes all virtual output queues of this HNA hold together.
     public var voqMemoryBytes: Int = 64 << 20
     /// Room under which a VOQ (or all of them together) asks the driver to stop reading its VMs
-    /// (`FlowController.shouldPauseIngress`): at least what one read batch from the VMs can bring, so
-    /// a pause comes before a refusal.
+    /// (`FlowController.isCrowded`, `freeQueueBytes`): more than what one read from the VMs can bring,
+    /// so a pause comes before a refusal.
     public var ingressPauseBytes: Int = 2 << 20
 
     /// Burst a destination's token bucket allows (per peer and priority). Fabric drop-freedom needs the

@@ -65,9 +65,6 @@ public struct FlowController<Payload: FabricPayload> {
         @inline(__always) unsafeMutableAddress { control.pointer(to: \.memoryBlocked)! }
     }
     @usableFromInline var voqTotalBytes = 0
-    /// VOQs holding more than `voqLimitBytes - ingressPauseBytes`: one more burst from a VM could overflow
-    /// them (see `shouldPauseIngress`).
-    @usableFromInline var crowdedVOQs = 0
     @usableFromInline var resendBytes = 0
     @usableFromInline var reorderBytes = 0
     /// Destination side: Σ_i q_ij per priority (bytes) and the per-priority budgets of B_j.
@@ -219,8 +216,6 @@ public struct FlowController<Payload: FabricPayload> {
         if voqTotalBytes + length > config.voqMemoryBytes { return drop(.memoryFull) }
         let wasEmpty = lanes[li].voq.isEmpty
         lanes[li].voq.append(payload)
-        let crowdedAbove = voqCrowdedAbove
-        if feedback[li].voqBytes <= crowdedAbove && feedback[li].voqBytes + length > crowdedAbove { crowdedVOQs += 1 }
         feedback[li].voqBytes += length
         voqTotalBytes += length
         stats.enqueued += 1
@@ -335,13 +330,17 @@ public struct FlowController<Payload: FabricPayload> {
     /// Bytes all virtual output queues can still take.
     @inlinable public var freeQueueBytes: Int { config.voqMemoryBytes - voqTotalBytes }
 
-    /// VOQs with less than `ingressPauseBytes` of room. A driver stops reading its VMs while this is
-    /// non-zero or `freeQueueBytes` is below `ingressPauseBytes` (a TAP that is not read pushes back on
-    /// the VM's TCP), rather than letting the next burst be refused as `voqFull` or `memoryFull`, which
-    /// the VM's TCP sees as loss.
-    @inlinable public var crowdedQueues: Int { crowdedVOQs }
+    /// VOQs with less than `ingressPauseBytes` of room, counted over every lane (for introspection; a
+    /// driver asks `isCrowded` of the VOQs its packets went to).
+    public var crowdedQueues: Int {
+        let above = voqCrowdedAbove
+        return (0 ..< peerCount * priorities).reduce(0) { $0 + (feedback[$1].voqBytes > above ? 1 : 0) }
+    }
 
-    /// True while the VOQ towards `peer` at `priority` has less than `ingressPauseBytes` of room.
+    /// True while the VOQ towards `peer` at `priority` has less than `ingressPauseBytes` of room. A
+    /// driver stops reading a VM whose packets go to such a VOQ (a TAP that is not read pushes back on
+    /// the VM's TCP) rather than letting the next burst be refused as `voqFull`, which the VM's TCP sees
+    /// as loss; likewise all VMs while `freeQueueBytes` is below `ingressPauseBytes`.
     @inlinable public func isCrowded(peer: Int, priority: Int) -> Bool {
         feedback[peer * priorities + priority].voqBytes > voqCrowdedAbove
     }
@@ -1012,8 +1011,6 @@ public struct FlowController<Payload: FabricPayload> {
                 return
             }
             lanes[li].voq.removeFirst()
-            let crowdedAbove = voqCrowdedAbove
-            if feedback[li].voqBytes > crowdedAbove && feedback[li].voqBytes - length <= crowdedAbove { crowdedVOQs -= 1 }
             feedback[li].voqBytes -= length
             voqTotalBytes -= length
             let sequence = lanes[li].nextSequence

@@ -99,7 +99,7 @@ public final class TapDevice {
         let n = min(maxCount ?? batch.capacity, batch.capacity)
         if !lentSlots { batch.prepareReceive(n) }
         let cap = maxBytes.map { UInt64(max(1, $0)) } ?? .max
-        let r = try LinuxError.check(hna_fd_read_batch_bytes(fd, batch.messages, UInt32(n), cap), subject, "read")
+        let r = try LinuxError.check(hna_fd_read_batch(fd, batch.messages, UInt32(n), cap), subject, "read")
         batch.count = Int(r)
         return Int(r)
     }

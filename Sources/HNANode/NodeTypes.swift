@@ -199,8 +199,6 @@ public struct NodeOutput {
     public var isEmpty: Bool { toInterfaces.isEmpty && toFabric.isEmpty }
 }
 
-/// Why the node itself (not the router, not the controller) dropped a packet. Router drops are counted
-/// in `Router.drops`; controller refusals appear here as the three ingress reasons.
 /// What the controller asked the node to do, as the node keeps it between taking the actions and
 /// carrying them out (a concrete type: see `HNANode.finish`).
 public enum NodeAction {
@@ -221,6 +219,8 @@ public struct CrowdedQueue: Hashable, Sendable {
     }
 }
 
+/// Why the node itself (not the router, not the controller) dropped a packet. Router drops are counted
+/// in `Router.drops`; controller refusals appear here as the three ingress reasons.
 public enum NodeDropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// A datagram from an underlay address that is no configured peer.
     case unknownPeer

@@ -252,6 +252,7 @@ import Testing
         #expect(c.crowdedQueues == 0)
         #expect(c.enqueue(packet(1), to: 1, priority: 0, now: 0) == .queued)
         #expect(c.crowdedQueues == 1)
+        #expect(c.isCrowded(peer: 1, priority: 0) && !c.isCrowded(peer: 2, priority: 0) && !c.isCrowded(peer: 1, priority: 1))
         for _ in 0 ..< 4 { #expect(c.enqueue(packet(2), to: 2, priority: 0, now: 0) == .queued) }
         #expect(c.crowdedQueues == 2 && c.queuedBytes(to: 2, priority: 0) == 6000)
         #expect(c.enqueue(packet(2), to: 2, priority: 0, now: 0) == .dropped(.voqFull))

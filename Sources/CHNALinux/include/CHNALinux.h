@@ -65,11 +65,10 @@ int hna_tap_open(const char *name, int flags, char *name_out, int *stage);
 int hna_tap_set_offload(int fd, unsigned int offloads);
 int hna_tap_set_vnet_hdr_size(int fd, int size);
 
-/// Reads up to `n` frames, one read(2) each, stopping at the first EAGAIN. Returns frames read, or
-/// -errno when the first read fails with anything but EAGAIN (0 when nothing was waiting).
-int hna_fd_read_batch(int fd, hna_msg *msgs, unsigned n);
-/// The same, also stopping once the frames read add up to `max_bytes` or more.
-int hna_fd_read_batch_bytes(int fd, hna_msg *msgs, unsigned n, uint64_t max_bytes);
+/// Reads up to `n` frames, one read(2) each, stopping at the first EAGAIN or once the frames read add
+/// up to `max_bytes`. Returns frames read, or -errno when the first read fails with anything but
+/// EAGAIN (0 when nothing was waiting).
+int hna_fd_read_batch(int fd, hna_msg *msgs, unsigned n, uint64_t max_bytes);
 /// Writes `n` frames, one write(2) each, stopping at the first failure. Returns frames written (0 when
 /// the first would block), or -errno when the first write fails otherwise.
 int hna_fd_write_batch(int fd, hna_msg *msgs, unsigned n);

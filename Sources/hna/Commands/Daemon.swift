@@ -44,6 +44,10 @@ func printJSON(_ value: Any) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
+/// The class JSONSerialization gives parsed `true`/`false` (a subclass of NSNumber), which tells them
+/// from the numbers 1 and 0.
+let jsonBooleanClass: AnyClass = type(of: NSNumber(value: true))
+
 /// Prints rows of objects as an aligned table (nested values as compact JSON). An object prints as
 /// key/value rows, each of its lists of objects (the queues of `hna show queues`, say) as a table of
 /// its own below them.
@@ -51,7 +55,7 @@ func printTable(_ value: Any) throws {
     func cell(_ v: Any) -> String {
         switch v {
         case let s as String: return s
-        case let n as NSNumber where String(cString: n.objCType) == "c" && "\(type(of: n))".contains("Boolean"):
+        case let n as NSNumber where type(of: n) == jsonBooleanClass:
             return n.boolValue ? "yes" : "no"
         case let n as NSNumber: return n.stringValue
         default:
