@@ -97,6 +97,8 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var flowControlEnabled = true
     @usableFromInline var rateLimits: [Double] = []
     @usableFromInline var now: UInt64
+    /// `now` at creation: a peer whose `lastSentAt` is still this has been sent nothing.
+    @usableFromInline let createdAt: UInt64
 
     /// - Parameters:
     ///   - peerRxBandwidth: each peer's receive bandwidth, used only for the safe rate (B_j / peers);
@@ -126,6 +128,7 @@ public struct FlowController<Payload: FabricPayload> {
         grantLifetime = max(config.grantMaxAge, 4 * heartbeatInterval)
         grantRefreshInterval = max(1, config.grantMaxAge / 4)
         self.now = now
+        createdAt = now
         nicTokens = Double(config.nicBurstBytes)
         nicRefilledAt = now
         heartbeatTokens = heartbeatDepth
@@ -484,6 +487,14 @@ public struct FlowController<Payload: FabricPayload> {
         heartbeatQueue.append(Int32(peer))
     }
 
+    /// A heartbeat left the queue (sent, or not needed): the peer's heartbeat timer runs again, an
+    /// interval after `time` (when the pair last sent).
+    @inlinable @inline(__always)
+    mutating func dequeueHeartbeat(_ peer: Int, rearmFrom time: UInt64) {
+        peers[peer].heartbeatQueued = false
+        timers.insert(TimerEntry(time: time + profile(peer).heartbeatInterval, index: peer, kind: .heartbeat))
+    }
+
     /// Sends feedback to `peer` at the next poll even if nothing else is owed: demand or a grant
     /// appeared, and waiting for the next heartbeat would stall the pair.
     @inlinable
@@ -771,13 +782,22 @@ public struct FlowController<Payload: FabricPayload> {
             peers[i].ackTimerArmed = false
             if peers[i].rxUnacked { queueControl(i) }
         case .heartbeat:
-            let idle = now - min(now, peers[i].lastSentAt)
+            // Each peer has one heartbeat timer or one queued heartbeat, never both: a queued heartbeat
+            // re-arms the timer when it leaves the queue (`flushHeartbeats`), an interval after it is
+            // sent. Armed here instead, the timer would come due while the heartbeat had waited for the
+            // budget, find the pair not idle, and need a second wake-up to come due again.
+            let last = peers[i].lastSentAt
             let interval = profile(i).heartbeatInterval
-            if idle >= interval {
-                if !pacingData(to: i) { queueHeartbeat(i) }
-                timers.insert(TimerEntry(time: now + interval, index: i, kind: .heartbeat))
+            // Nothing sent yet: the pair has been idle since the start, and the staggered first round
+            // (`init`) is due now.
+            if now - min(now, last) >= interval || last == createdAt {
+                if pacingData(to: i) {
+                    timers.insert(TimerEntry(time: now + interval, index: i, kind: .heartbeat))
+                } else {
+                    queueHeartbeat(i)
+                }
             } else {
-                timers.insert(TimerEntry(time: peers[i].lastSentAt + interval, index: i, kind: .heartbeat))
+                timers.insert(TimerEntry(time: last + interval, index: i, kind: .heartbeat))
             }
         case .grantRefresh:
             fireGrantRefresh(i)
@@ -1171,7 +1191,7 @@ public struct FlowController<Payload: FabricPayload> {
         heartbeatRefilledAt = now
         if !flowControlEnabled {
             // Nothing to report without flow control; acks go out on their own timer.
-            while let raw = heartbeatQueue.popFirst() { peers[Int(raw)].heartbeatQueued = false }
+            while let raw = heartbeatQueue.popFirst() { dequeueHeartbeat(Int(raw), rearmFrom: now) }
             return
         }
         while let raw = heartbeatQueue.first {
@@ -1179,13 +1199,13 @@ public struct FlowController<Payload: FabricPayload> {
             if peers[peer].lastSentAt >= peers[peer].heartbeatQueuedAt {
                 // Something else carried the feedback since the pair went idle.
                 heartbeatQueue.removeFirst()
-                peers[peer].heartbeatQueued = false
+                dequeueHeartbeat(peer, rearmFrom: peers[peer].lastSentAt)
                 continue
             }
             let frame = Double(heartbeatFrameLength(acks: peers[peer].rxUnacked))
             if heartbeatTokens < frame { break }
             heartbeatQueue.removeFirst()
-            peers[peer].heartbeatQueued = false
+            dequeueHeartbeat(peer, rearmFrom: now)
             let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false)
             let bytes = Double(header.encodedLength + config.heartbeatFrameOverhead)
             outbox.append(.send(peer: peer, header: consume header, payload: nil))

@@ -364,3 +364,46 @@ import Testing
         #expect(Double(bytes.reduce(0, +)) <= 0.01 * fast * seconds + 4 * 64)
     }
 }
+
+@Suite struct HeartbeatTimerTests {
+    /// An HNA with many idle peers and a heartbeat budget that allows one heartbeat per peer per
+    /// interval only just: the first round is spread over the first interval (not bunched at its
+    /// end), every peer then gets one heartbeat per interval, and each heartbeat costs one wake-up. A
+    /// timer re-armed when the heartbeat was queued rather than when it left came due while the
+    /// heartbeat had waited for the budget, found the pair not idle, and needed a second wake-up.
+    @Test func idlePeersGetOneHeartbeatPerIntervalAndOneWakeUpEach() {
+        let peers = 200
+        var c = FlowController<TestPacket>(config: FlowControlConfig(), peerCount: peers, txBandwidth: 1.25e9,
+                                           rxBandwidth: 1.25e9, now: 0)
+        let interval = c.heartbeatInterval
+        #expect(interval > FlowControlConfig().heartbeatIdle, "the budget, not the idle period, sets the interval")
+        var sentAt: [[UInt64]] = Array(repeating: [], count: peers)
+        var actions: [FlowAction<TestPacket>] = []
+        var wakeUps = 0
+        var now: UInt64 = 0
+        let rounds: UInt64 = 10
+        while let d = c.nextDeadline, d <= rounds * interval {
+            now = max(now, d)
+            c.poll(now: now)
+            wakeUps += 1
+            c.takeActions(into: &actions)
+            for a in actions {
+                if case let .send(peer, _, payload) = a, payload == nil { sentAt[peer].append(now) }
+            }
+            actions.removeAll(keepingCapacity: true)
+        }
+        let heartbeats = sentAt.map(\.count).reduce(0, +)
+        #expect(heartbeats == c.counters.heartbeatsSent)
+        // One wake-up per heartbeat (a few more where the budget makes one wait).
+        #expect(Double(wakeUps) <= 1.05 * Double(heartbeats), "\(wakeUps) wake-ups for \(heartbeats) heartbeats")
+        // The first round: every peer once within the first interval, spread over it.
+        let first = sentAt.compactMap(\.first)
+        #expect(first.count == peers && first.allSatisfy { $0 <= interval })
+        #expect(first.filter { $0 <= interval / 2 }.count >= peers * 2 / 5, "spread, not bunched at the end")
+        // Then one per interval for every peer, none early.
+        for times in sentAt {
+            #expect(times.count >= Int(rounds) - 1 && times.count <= Int(rounds))
+            for (a, b) in zip(times, times.dropFirst()) { #expect(b - a >= interval) }
+        }
+    }
+}

@@ -101,6 +101,39 @@ import Testing
         #expect(q.pop() == nil)
     }
 
+    /// A switch hop moves the current arrival to a later bucket in place; when that takes the pool's
+    /// last chunk, the pool grows (moves) under the event being copied. Every packet must come out
+    /// whole, with its new link and the CE mark where one was set, in order.
+    @Test func reschedulingTheCurrentArrivalSurvivesPoolGrowth() {
+        var q = EventQueue(capacity: 8)
+        let packets = 2000
+        for i in 0 ..< packets {
+            var p = Packet(src: Int32(i), dst: Int32(i + 1), wireBytes: Int32(100 + i % 1000), flow: Int32(i),
+                           payloadBytes: 50, kind: .data, hash: UInt32(i) &* 2654435761)
+            p.ect = i % 3 == 0
+            q.schedule(arrivalOf: p, on: 0, at: 1)
+        }
+        var hops: [Int] = []
+        var seen = 0
+        while q.advance(until: .max) {
+            let e = q.current.pointee
+            let i = Int(e.packet.src)
+            #expect(e.kind == .arrive && e.packet.dst == Int32(i + 1) && e.packet.flow == Int32(i))
+            #expect(e.packet.wireBytes == Int32(100 + i % 1000) && e.packet.hash == UInt32(i) &* 2654435761)
+            #expect(e.packet.ect == (i % 3 == 0) && e.packet.ce == (e.index > 0 && i % 2 == 0))
+            if e.index < 3 {
+                // Every packet to the same later bucket, so the chunks run out while the current bucket
+                // is still being read.
+                q.rescheduleCurrent(on: Int32(e.index + 1), at: q.time + 100, ce: i % 2 == 0)
+            } else {
+                hops.append(i)
+            }
+            seen += 1
+        }
+        #expect(seen == 4 * packets)
+        #expect(hops == Array(0 ..< packets))
+    }
+
     @Test func randomIsDeterministicPerSeedAndStream() {
         var a = SimRandom(seed: 42), b = SimRandom(seed: 42), c = SimRandom(seed: 42, stream: 1)
         let xa = (0 ..< 100).map { _ in a.next() }

@@ -92,4 +92,22 @@ import Testing
         #expect(a.json.description == b.json.description)
         #expect(a.flowsCompleted > 0)
     }
+
+    /// The breakdown adds up: every event is of one kind, each packet sent crosses two to four links
+    /// (an arrival each), each host poll is a wake-up, and heartbeats are feedback.
+    @Test func eventsAndPacketsBreakDown() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 16
+        k.durationMs = 0.3
+        k.load = 0.5
+        let r = SimRunner.run(try ScenarioLibrary.make("websearch", knobs: k), mode: .hna)
+        let kinds = Dictionary(uniqueKeysWithValues: r.eventsByKind.map { ("\($0.kind)", $0.count) })
+        #expect(r.eventsByKind.map(\.count).reduce(0, +) == r.events)
+        #expect(kinds["sample"] == 200 && kinds["flowStart"]! > 0)
+        // Two to four links per packet (the last few are still in flight at the end).
+        let sent = r.dataPackets + r.feedbackPackets
+        #expect(kinds["arrive"]! > sent && kinds["arrive"]! <= 4 * sent)
+        #expect(r.heartbeats > 0 && UInt64(r.heartbeats) <= r.feedbackPackets && r.dataPackets > 0)
+        #expect(r.json["eventsByKind"]?["hostWake"] != nil && r.json["packets"]?["heartbeats"] != nil)
+    }
 }

@@ -71,6 +71,8 @@ public struct Simulation<Host: SimHost> {
     /// lookahead costs about a hundred instructions per nanosecond of events, which pays for itself
     /// only when the misses it hides are there).
     let prefetching: Bool
+    /// Events run so far of each kind (`EventKind.rawValue` indexes it): what a run's time went on.
+    public private(set) var eventsByKind = RawArray<UInt64>(repeating: 0, count: EventKind.allCases.count)
     /// Where each host keeps its state, for prefetching (`SimHost.prefetcher`).
     let hints: [FlowPrefetcher?]
     var rng: SimRandom
@@ -162,6 +164,7 @@ public struct Simulation<Host: SimHost> {
                 }
                 if let ahead = queue.peek(Self.prefetchDistance) { prefetchSecond(ahead, at: t) }
             }
+            eventsByKind[Int(e.pointee.kind.rawValue)] &+= 1
             switch e.pointee.kind {
             case .arrive: arrive(link: Int(e.pointee.index))
             case .hostWake:

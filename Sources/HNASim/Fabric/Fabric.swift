@@ -229,7 +229,9 @@ public struct Fabric: @unchecked Sendable {
     public func spineDownlink(spine: Int, leaf: Int) -> Int { 2 * hosts + leafCount * spineCount + spine * leafCount + leaf }
     public func leaf(ofHost h: Int) -> Int { Int(leafOf[h]) }
 
-    /// Bytes switch `sw`'s output queues hold at `nowPs`.
+    /// Bytes switch `sw`'s output queues hold at `nowPs`. Always inlined (as `route`): `forward` calls
+    /// it whenever a buffer's bound says it might be full, and a call would copy the whole fabric.
+    @inline(__always)
     public func bufferOccupancy(switch sw: Int, atPs nowPs: Double) -> Int {
         var used = 0
         for p in ports[sw] { used += links[Int(p)].backlogBytes(atPs: nowPs) }

@@ -103,9 +103,9 @@ public struct HNAHost: SimHost {
         collect(&io)
     }
 
-    /// Always inlined (as `queuedBytes`): a non-mutating call that is not gets a copy of the whole host.
+    /// Mutating (see `SimHost.nextDeadline`).
     public var nextDeadline: SimTime? {
-        @inline(__always) get {
+        @inline(__always) mutating get {
         let c = controller.nextDeadline
         let tick = hasDCQCN ? dcqcn!.nextTick : .max
         return tick == .max ? c : min(c ?? .max, tick)

@@ -57,6 +57,6 @@ public struct PacingHost: SimHost {
         nextSend = now + ceilToUInt64(Double(wire) * picosecondsPerByte / 1000)
     }
 
-    public var nextDeadline: SimTime? { active.isEmpty ? nil : nextSend }
+    public var nextDeadline: SimTime? { mutating get { active.isEmpty ? nil : nextSend } }
     public var stats: HostStats { HostStats() }
 }

@@ -23,8 +23,11 @@ public protocol SimHost {
     /// Runs timers and sends what the host may send now.
     mutating func poll(now: SimTime, io: inout HostIO)
 
-    /// When `poll` must run next (nil for nothing pending).
-    var nextDeadline: SimTime? { get }
+    /// When `poll` must run next (nil for nothing pending). Mutating, though it changes nothing: the
+    /// loop reaches a host through a pointer, and a non-mutating call that is not inlined gets a copy
+    /// of the whole host (a kilobyte for an HNA host) as its `self`; `@inline(__always)` alone did not
+    /// keep the compiler from making that call.
+    var nextDeadline: SimTime? { mutating get }
 
     /// What the host counted (drops by reason, retransmissions, ...).
     var stats: HostStats { get }

@@ -22,6 +22,14 @@ public struct SimResult: Sendable {
     /// CPU time of the simulating thread (0 when not measured).
     public var cpuSeconds: Double = 0
     public var events: UInt64
+    /// Events of each kind, in `EventKind` order: arrivals (one per packet per link), host wake-ups,
+    /// flow starts and samples.
+    public var eventsByKind: [(kind: EventKind, count: UInt64)]
+    /// Packets hosts sent: data, and feedback without data (acks, NACKs, heartbeats, notifications),
+    /// of which heartbeats.
+    public var dataPackets: UInt64
+    public var feedbackPackets: UInt64
+    public var heartbeats: Int
     public var fabricDrops: UInt64
     public var ingressDrops: Int
     public var ecnMarks: UInt64
@@ -73,8 +81,12 @@ public struct SimResult: Sendable {
         simulatedSeconds = Double(s.durationNs) / 1e9
         self.wallSeconds = wallSeconds
         events = sim.queue.processed
+        eventsByKind = EventKind.allCases.map { ($0, sim.eventsByKind[Int($0.rawValue)]) }
         fabricDrops = f.drops
         let hs = sim.hostStats
+        dataPackets = m.dataPacketsSent
+        feedbackPackets = m.feedbackPackets
+        heartbeats = hs.heartbeats
         ingressDrops = hs.ingressDrops
         retransmissions = hs.retransmissions
         ecnMarks = f.marks
