@@ -75,6 +75,9 @@ public struct Simulation<Host: SimHost> {
     public private(set) var eventsByKind = RawArray<UInt64>(repeating: 0, count: EventKind.allCases.count)
     /// Where each host keeps its state, for prefetching (`SimHost.prefetcher`).
     let hints: [FlowPrefetcher?]
+    /// The nanosecond for which each host's state was last prefetched by `prefetchFirst` (`.max`:
+    /// never): `prefetchSecond` follows pointers in that state only when it is there.
+    var hintedAt: RawArray<SimTime>
     var rng: SimRandom
     var workloadRng: SimRandom
 
@@ -98,6 +101,7 @@ public struct Simulation<Host: SimHost> {
                          count: hostCount * hostCount)
         wakeAt = RawArray(repeating: .max, count: hostCount)
         hints = (0 ..< hostCount).map { [host] h in host[h].prefetcher }
+        hintedAt = RawArray(repeating: .max, count: hostCount)
         prefetching = hostCount > Self.prefetchFromHosts
         rng = SimRandom(seed: scenario.seed, stream: 1)
         workloadRng = SimRandom(seed: scenario.seed, stream: 2)
@@ -194,7 +198,8 @@ public struct Simulation<Host: SimHost> {
     /// Prefetching runs ahead of the loop in three steps: entering the events of one nanosecond, it
     /// starts loading the events of the second next occupied nanosecond, and the host state the events
     /// of the next one will touch (`prefetchFirst`); within a nanosecond, `prefetchDistance` events
-    /// ahead, the state of the timer a waking host will fire first (`prefetchSecond`). A fabric of a
+    /// ahead, the state of the timer a waking host will fire first, or, for an event the first step
+    /// did not see, what the first step would have loaded (`prefetchSecond`). A fabric of a
     /// thousand hosts has a few tens of events per nanosecond, each touching state of a different
     /// host; loaded one after the other, those misses would cost more than the work itself.
     static var prefetchDistance: Int { 4 }
@@ -219,14 +224,15 @@ public struct Simulation<Host: SimHost> {
         } else {
             lookaheadSecond = .max
         }
-        queue.forEachEvent(atDistance: nextDistance, limit: 64) { prefetchFirst($0) }
+        queue.forEachEvent(atDistance: nextDistance, limit: 64) { prefetchFirst($0, for: next) }
     }
 
-    /// First step for an event `2 * prefetchDistance` ahead: the peer state an arrival at a host will
-    /// touch, the queues and timers of a host about to wake (nothing for an arrival at a switch: the
-    /// fabric's state is small and stays in cache).
+    /// First step, for the events of the next occupied nanosecond `t`: the host state an arrival at a
+    /// host will touch (its controller and the record of the peer it comes from), the queues and timers
+    /// of a host about to wake (nothing for an arrival at a switch: the fabric's state is small and
+    /// stays in cache).
     @inline(__always)
-    func prefetchFirst(_ e: UnsafePointer<Event>) {
+    func prefetchFirst(_ e: UnsafePointer<Event>, for t: SimTime) {
         switch e.pointee.kind {
         case .arrive:
             let node = Int(fabric.links[Int(e.pointee.index)].to)
@@ -234,12 +240,14 @@ public struct Simulation<Host: SimHost> {
                 prefetchHost(node)
                 hint.prefetchController()
                 hint.prefetch(peer: Int(e.pointee.packet.src))
+                hintedAt[node] = t
             }
         case .hostWake:
             let h = Int(e.pointee.index)
             if let hint = hints[h] {
                 prefetchHost(h)
                 hint.prefetchController()
+                hintedAt[h] = t
             }
         default:
             break
@@ -257,10 +265,33 @@ public struct Simulation<Host: SimHost> {
         }
     }
 
-    /// Second step, `prefetchDistance` ahead: the state of the timer a waking host will fire first.
+    /// Second step, `prefetchDistance` ahead within the nanosecond. For a host whose state the first
+    /// step loaded: the state of the timer it will fire first, found through its (now cached) timer
+    /// queue. For any other (an event scheduled into this nanosecond after the first step looked, such
+    /// as a wake-up when a NIC frees): what the first step would have loaded, and no more, because
+    /// following pointers into state that is not in cache stalls the loop on each of them.
     @inline(__always)
     func prefetchSecond(_ e: UnsafePointer<Event>, at t: SimTime) {
-        if e.pointee.kind == .hostWake { hints[Int(e.pointee.index)]?.prefetch(pollAt: t) }
+        switch e.pointee.kind {
+        case .hostWake:
+            let h = Int(e.pointee.index)
+            guard let hint = hints[h] else { return }
+            if hintedAt[h] == t {
+                hint.prefetch(pollAt: t)
+            } else {
+                prefetchHost(h)
+                hint.prefetchController()
+            }
+        case .arrive:
+            let node = Int(fabric.links[Int(e.pointee.index)].to)
+            if node < hostCount, hintedAt[node] != t, let hint = hints[node] {
+                prefetchHost(node)
+                hint.prefetchController()
+                hint.prefetch(peer: Int(e.pointee.packet.src))
+            }
+        default:
+            break
+        }
     }
 
     /// The current event's packet reaches the far end of `link`. Read in place: a switch reschedules
