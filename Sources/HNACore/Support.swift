@@ -43,7 +43,8 @@ public enum IngressDropReason: Int, CaseIterable, Hashable, Sendable, CustomStri
     case memoryFull
     /// The destination peer or the priority is out of range.
     case badDestination
-    /// A payload of no segments, or of more than `FlowController.maxSegments`.
+    /// A payload of no segments, of more than `FlowController.maxSegments`, or of no bytes on the wire
+    /// (every fabric frame has headers; the queues' byte counts tell empty from not).
     case badPayload
 
     public var description: String {

@@ -235,7 +235,13 @@ import Testing
         #expect(c.enqueue(packet(2), to: 2, priority: 2, now: 0) == .dropped(.memoryFull))
         #expect(c.enqueue(packet(2), to: 3, priority: 0, now: 0) == .dropped(.badDestination))
         #expect(c.enqueue(packet(2), to: 2, priority: 4, now: 0) == .dropped(.badDestination))
-        #expect(c.counters.ingressDrops == [1, 1, 2, 0])
+        var empty = packet(1)
+        empty.wireLength = 0
+        #expect(c.enqueue(empty, to: 1, priority: 3, now: 0) == .dropped(.badPayload))
+        var noSegments = packet(1)
+        noSegments.segments = 0
+        #expect(c.enqueue(noSegments, to: 1, priority: 3, now: 0) == .dropped(.badPayload))
+        #expect(c.counters.ingressDrops == [1, 1, 2, 2])
         #expect(c.queuedBytes(to: 1, priority: 0) == 3000 && c.freeQueueBytes == 500)
     }
 
