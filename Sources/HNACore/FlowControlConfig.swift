@@ -78,6 +78,9 @@ public struct FlowControlConfig: Hashable, Sendable {
     public var heartbeatIdle: UInt64 = 100_000
     /// Heartbeats never use more than this fraction of the link's transmit bandwidth.
     public var heartbeatBudget: Double = 0.01
+    /// Heartbeats the budget's token bucket holds (its depth, in frames), and so the peers one step of
+    /// the heartbeat sweep visits: a step's heartbeats go out together, within the bucket.
+    public static let heartbeatBurstFrames = 4
     /// Bytes around an HNA header on the wire that a heartbeat pays for: Ethernet 14 + IPv4 20 + UDP 8,
     /// which makes a 4-priority heartbeat a 64-byte frame (Table 1).
     public var heartbeatFrameOverhead: Int = 42

@@ -52,6 +52,11 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var heartbeatRefilledAt: UInt64
     @usableFromInline let heartbeatRate: Double
     @usableFromInline let heartbeatDepth: Double
+    /// The heartbeat sweep (`sweepHeartbeats`): the first peer its next step visits, the peers a step
+    /// visits, and the time between steps (a peer is visited once per `heartbeatInterval` at least).
+    @usableFromInline var heartbeatCursor = 0
+    @usableFromInline let heartbeatBatch: Int
+    @usableFromInline let heartbeatStep: UInt64
     @inlinable var controlQueue: RawRing<Int32> {
         @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.controlQueue)!) }
         @inline(__always) unsafeMutableAddress { control.pointer(to: \.controlQueue)! }
@@ -122,9 +127,12 @@ public struct FlowController<Payload: FabricPayload> {
         let frame = Double(HNAHeader.length(priorities: priorities, data: false, acks: false, nacks: 0)
             + config.heartbeatFrameOverhead)
         heartbeatRate = txBandwidth * config.heartbeatBudget
-        heartbeatDepth = 4 * frame
+        heartbeatDepth = Double(FlowControlConfig.heartbeatBurstFrames) * frame
         let cycle = UInt64((Double(peerCount) * frame / heartbeatRate * 1e9).rounded(.up))
         heartbeatInterval = max(config.heartbeatIdle, cycle)
+        heartbeatBatch = min(FlowControlConfig.heartbeatBurstFrames, peerCount)
+        let steps = UInt64((peerCount + heartbeatBatch - 1) / heartbeatBatch)
+        heartbeatStep = max(1, (heartbeatInterval + steps - 1) / steps)
         grantLifetime = max(config.grantMaxAge, 4 * heartbeatInterval)
         grantRefreshInterval = max(1, config.grantMaxAge / 4)
         self.now = now
@@ -172,11 +180,8 @@ public struct FlowController<Payload: FabricPayload> {
         self.profiles = memory.profiles
         eligible = memory.eligible
         control = memory.control
-        for j in 0 ..< peerCount {
-            // Stagger the first heartbeats over one interval.
-            let t = now + profile(j).heartbeatInterval / UInt64(peerCount) * UInt64(j + 1)
-            timers.insert(TimerEntry(time: t, index: j, kind: .heartbeat))
-        }
+        // The sweep's first round staggers the first heartbeats over one interval.
+        timers.insert(TimerEntry(time: now + heartbeatStep, index: 0, kind: .heartbeat))
     }
 
     /// Gives this controller its own records before it changes them, if a copy of it shares them.
@@ -495,12 +500,36 @@ public struct FlowController<Payload: FabricPayload> {
         heartbeatQueue.append(Int32(peer))
     }
 
-    /// A heartbeat left the queue (sent, or not needed): the peer's heartbeat timer runs again, an
-    /// interval after `time` (when the pair last sent).
+    /// One step of the heartbeat sweep: the next `heartbeatBatch` peers in index order, each of which
+    /// gets a heartbeat queued if it is idle (`heartbeatDue`), and the next step's timer.
+    ///
+    /// Why a sweep rather than a timer per peer: with a thousand peers the timers were a FIFO of a
+    /// thousand entries per HNA, each pop and push touching a line of a 16 KB ring that nothing else
+    /// kept in cache, and each heartbeat its own wake-up; the sweep keeps one timer, reads the peers'
+    /// records in order, and sends a step's heartbeats together within the budget's burst.
+    @inlinable
+    mutating func sweepHeartbeats() {
+        let first = heartbeatCursor
+        let end = min(first + heartbeatBatch, peerCount)
+        for j in first ..< end where heartbeatDue(j) { queueHeartbeat(j) }
+        heartbeatCursor = end == peerCount ? 0 : end
+        timers.insert(TimerEntry(time: now + heartbeatStep, index: heartbeatCursor, kind: .heartbeat))
+    }
+
+    /// Whether the sweep's visit finds `peer` idle. Nothing sent since the start counts as idle (the
+    /// first round). A peer whose period is the sweep's own is visited once per period, so it is due
+    /// when half a period has passed since the last send: a heartbeat that left a little after the
+    /// last visit must not make this one skip it, or the pair would get one every second period. A
+    /// peer with a longer period (a slow receiver's) waits all of it: the first visit after that, at
+    /// most a sweep period later, sends, and the pair never gets more than its share of the receiver's
+    /// budget. A pair that paces data gets none (`pacingData`).
     @inlinable @inline(__always)
-    mutating func dequeueHeartbeat(_ peer: Int, rearmFrom time: UInt64) {
-        peers[peer].heartbeatQueued = false
-        timers.insert(TimerEntry(time: time + profile(peer).heartbeatInterval, index: peer, kind: .heartbeat))
+    func heartbeatDue(_ peer: Int) -> Bool {
+        guard !peers[peer].heartbeatQueued else { return false }
+        let last = peers[peer].lastSentAt
+        let period = profile(peer).heartbeatInterval
+        let due = period > heartbeatInterval ? period : period / 2
+        return (now - min(now, last) >= due || last == createdAt) && !pacingData(to: peer)
     }
 
     /// Sends feedback to `peer` at the next poll even if nothing else is owed: demand or a grant
@@ -797,23 +826,7 @@ public struct FlowController<Payload: FabricPayload> {
             peers[i].ackTimerArmed = false
             if peers[i].rxUnacked { queueControl(i) }
         case .heartbeat:
-            // Each peer has one heartbeat timer or one queued heartbeat, never both: a queued heartbeat
-            // re-arms the timer when it leaves the queue (`flushHeartbeats`), an interval after it is
-            // sent. Armed here instead, the timer would come due while the heartbeat had waited for the
-            // budget, find the pair not idle, and need a second wake-up to come due again.
-            let last = peers[i].lastSentAt
-            let interval = profile(i).heartbeatInterval
-            // Nothing sent yet: the pair has been idle since the start, and the staggered first round
-            // (`init`) is due now.
-            if now - min(now, last) >= interval || last == createdAt {
-                if pacingData(to: i) {
-                    timers.insert(TimerEntry(time: now + interval, index: i, kind: .heartbeat))
-                } else {
-                    queueHeartbeat(i)
-                }
-            } else {
-                timers.insert(TimerEntry(time: last + interval, index: i, kind: .heartbeat))
-            }
+            sweepHeartbeats()
         case .grantRefresh:
             fireGrantRefresh(i)
         case .grantExpiry:
@@ -1206,7 +1219,7 @@ public struct FlowController<Payload: FabricPayload> {
         heartbeatRefilledAt = now
         if !flowControlEnabled {
             // Nothing to report without flow control; acks go out on their own timer.
-            while let raw = heartbeatQueue.popFirst() { dequeueHeartbeat(Int(raw), rearmFrom: now) }
+            while let raw = heartbeatQueue.popFirst() { peers[Int(raw)].heartbeatQueued = false }
             return
         }
         while let raw = heartbeatQueue.first {
@@ -1214,13 +1227,13 @@ public struct FlowController<Payload: FabricPayload> {
             if peers[peer].lastSentAt >= peers[peer].heartbeatQueuedAt {
                 // Something else carried the feedback since the pair went idle.
                 heartbeatQueue.removeFirst()
-                dequeueHeartbeat(peer, rearmFrom: peers[peer].lastSentAt)
+                peers[peer].heartbeatQueued = false
                 continue
             }
             let frame = Double(heartbeatFrameLength(acks: peers[peer].rxUnacked))
             if heartbeatTokens < frame { break }
             heartbeatQueue.removeFirst()
-            dequeueHeartbeat(peer, rearmFrom: now)
+            peers[peer].heartbeatQueued = false
             let header = makeHeader(to: peer, next: .none, priority: 0, sequence: nil, retransmission: false)
             let bytes = Double(header.encodedLength + config.heartbeatFrameOverhead)
             outbox.append(.send(peer: peer, header: consume header, payload: nil))

@@ -229,7 +229,10 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         // The timer's run (the entry after it becomes the head) and the runs it is re-armed into.
         TimerQueue.prefetchRuns(of: timers, popping: timers.pointee.nextSource, inserting: kind)
         switch kind as TimerKind? {
-        case .heartbeat?, .ack?, .grantExpiry?, .grantRefresh?:
+        case .heartbeat?:
+            // The sweep's next step visits the peers from `index` on.
+            for k in 0 ..< FlowControlConfig.heartbeatBurstFrames { prefetch(peer: index &+ k) }
+        case .ack?, .grantExpiry?, .grantRefresh?:
             prefetch(peer: index)
         case .laneWake?, .resend?, .nack?:
             guard UInt(bitPattern: index) < UInt(bitPattern: peerCount &* priorities) else { return }

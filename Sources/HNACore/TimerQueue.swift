@@ -4,12 +4,10 @@
 /// Nearly every timer is set a fixed delay after the current time (acks, NACKs, resends, heartbeats,
 /// grant expiry), so the deadlines of one kind mostly arrive already sorted. Each kind therefore has
 /// FIFO runs that take a deadline in O(1) when it sorts after a run's last entry; only the others go
-/// to a binary heap. Two kinds get more than one run, because their deadlines interleave two or
-/// three sorted sequences: a heartbeat is re-armed either a period after now (an idle pair) or a
-/// period after the pair's last send (a pair that sent since, typically the heartbeat queued at the
-/// last firing, sent a little later), and the lanes that pace data each wake at their own increasing
-/// times. Without the extra runs about half of all deadlines at a thousand peers went to a heap of
-/// several hundred entries. Taking the next deadline compares the heads of the runs and the heap:
+/// to a binary heap. Lane wake-ups get four runs, because the lanes that pace data each wake at their
+/// own increasing times, which interleave; heartbeats need one (a single sweep timer, see
+/// `FlowController.sweepHeartbeats`). Without extra runs about half of all deadlines at a thousand
+/// peers went to a heap of several hundred entries. Taking the next deadline compares the heads of the runs and the heap:
 /// the order is exactly a single priority queue's, whichever run or heap holds an entry.
 ///
 /// The queue lives in the controller's memory (`ControlBlock`) and is used in place: the heads, the
@@ -33,15 +31,15 @@ struct TimerQueue {
 
     @usableFromInline static var runCount: Int { 10 }
 
-    /// The runs of a kind: lane wake-ups three, heartbeats two, the others one.
+    /// The runs of a kind: lane wake-ups four, the others one.
     @inlinable @inline(__always)
     static func runs(of kind: TimerKind) -> Range<Int> {
         switch kind {
-        case .laneWake: return 0 ..< 3
-        case .resend: return 3 ..< 4
-        case .nack: return 4 ..< 5
-        case .ack: return 5 ..< 6
-        case .heartbeat: return 6 ..< 8
+        case .laneWake: return 0 ..< 4
+        case .resend: return 4 ..< 5
+        case .nack: return 5 ..< 6
+        case .ack: return 6 ..< 7
+        case .heartbeat: return 7 ..< 8
         case .grantExpiry: return 8 ..< 9
         case .grantRefresh: return 9 ..< 10
         }
