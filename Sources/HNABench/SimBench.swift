@@ -29,6 +29,12 @@ public enum SimBench {
             report.add("eventsPerSecond\(n)", median(runs.map { rate($0.events, $0.cpuSeconds) })!, "events/s",
                        "\(label): events per CPU second")
             report.add("events\(n)", Double(events), "events", "\(label): events")
+            // What the events were: a larger fabric has more idle pairs, so more of its packets are
+            // heartbeats (a host heartbeats every idle peer within 1% of its link).
+            let r = runs[0]
+            let kinds = r.eventsByKind.map { "\($0.kind) \($0.count)" }.joined(separator: ", ")
+            report.context.append(("\(n) hosts, events by kind", kinds))
+            report.context.append(("\(n) hosts, packets", "data \(r.dataPackets), feedback \(r.feedbackPackets) (heartbeats \(r.heartbeats))"))
             if rounds > 1 {
                 report.context.append(("\(n) hosts, M events per CPU second per round",
                                        perRound(runs.map { rate($0.events, $0.cpuSeconds) })))

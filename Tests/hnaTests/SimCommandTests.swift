@@ -42,6 +42,9 @@ import Testing
         #expect(context["rounds (median)"] as? String == "3")
         let rounds = try #require(context["32 hosts, M events per CPU second per round"] as? String)
         #expect(rounds.split(separator: " ").count == 3)
+        let kinds = try #require(context["32 hosts, events by kind"] as? String)
+        #expect(kinds.hasPrefix("arrive ") && kinds.contains("hostWake "))
+        #expect((context["16 hosts, packets"] as? String)?.contains("heartbeats") == true)
         let bad = try HNACommand.run(["bench", "sim", "--hosts", "16", "--rounds", "0"])
         #expect(bad.status != 0 && bad.stderr.contains("--rounds"))
     }
