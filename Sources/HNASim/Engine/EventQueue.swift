@@ -180,11 +180,8 @@ public struct EventQueue {
     /// Schedules the arrival of `packet` at the far end of `link`.
     @inlinable @inline(__always)
     public mutating func schedule(arrivalOf packet: Packet, on link: Int32, at time: SimTime) {
-        if let e = slot(at: time) {
-            e.initialize(to: Event(kind: .arrive, index: UInt32(bitPattern: link), packet: packet))
-        } else {
-            insert(Event(kind: .arrive, index: UInt32(bitPattern: link), packet: packet), at: time)
-        }
+        let e = Event(kind: .arrive, index: UInt32(bitPattern: link), packet: packet)
+        if let s = slot(at: time) { s.initialize(to: e) } else { insert(e, at: time) }
     }
 
     @inlinable
