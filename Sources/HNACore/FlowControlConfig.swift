@@ -81,6 +81,13 @@ public struct FlowControlConfig: Hashable, Sendable {
     /// Heartbeats the budget's token bucket holds (its depth, in frames), and so the peers one step of
     /// the heartbeat sweep visits: a step's heartbeats go out together, within the bucket.
     public static let heartbeatBurstFrames = 4
+    /// A pair is in the HNA's span (the peers it is communicating with, [0090]) from its first packet
+    /// that carries data or a non-zero queue length or rate, either way, until this many of its
+    /// heartbeat periods after the last such packet; only pairs in the span get heartbeats. Past that,
+    /// both ends have exchanged zeros that many times and a heartbeat would carry no news: an HNA of
+    /// a thousand-host fabric would otherwise heartbeat every other HNA all the time (2.4 M frames a
+    /// second each at 100 Gbit/s), and each peer's fresh zero grant would be a claim of nothing.
+    public var heartbeatSpanPeriods: Int = 4
     /// Bytes around an HNA header on the wire that a heartbeat pays for: Ethernet 14 + IPv4 20 + UDP 8,
     /// which makes a 4-priority heartbeat a 64-byte frame (Table 1).
     public var heartbeatFrameOverhead: Int = 42
@@ -164,6 +171,7 @@ public struct FlowControlConfig: Hashable, Sendable {
         if !(1 ... 16384).contains(maxInFlightPackets) { return "maxInFlightPackets must be 1 to 16384" }
         if !(1 ... 16384).contains(reorderWindowPackets) { return "reorderWindowPackets must be 1 to 16384" }
         if !(heartbeatBudget > 0 && heartbeatBudget <= 1) { return "heartbeatBudget must be within (0, 1]" }
+        if !(1 ... 1_000).contains(heartbeatSpanPeriods) { return "heartbeatSpanPeriods must be 1 to 1000" }
         if ackThresholdBytes <= 0 || ackDelay == 0 || heartbeatIdle == 0 || nackDelay == 0 || resendTimeout == 0
             || grantMaxAge == 0 {
             return "thresholds and timers must be positive"

@@ -52,11 +52,17 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var heartbeatRefilledAt: UInt64
     @usableFromInline let heartbeatRate: Double
     @usableFromInline let heartbeatDepth: Double
-    /// The heartbeat sweep (`sweepHeartbeats`): the first peer its next step visits, the peers a step
-    /// visits, and the time between steps (a peer is visited once per `heartbeatInterval` at least).
-    @usableFromInline var heartbeatCursor = 0
+    /// The heartbeat sweep (`sweepHeartbeats`): when its timer is set for (`.max`: not set; an earlier
+    /// one supersedes it when the span grows), the peers a step visits,
+    /// and the time between steps (a peer in the span is visited once per `heartbeatInterval` at
+    /// least, even when every peer is in it).
+    @usableFromInline var heartbeatSweepAt = UInt64.max
     @usableFromInline let heartbeatBatch: Int
     @usableFromInline let heartbeatStep: UInt64
+    @inlinable var span: RawRing<Int32> {
+        @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.span)!) }
+        @inline(__always) unsafeMutableAddress { control.pointer(to: \.span)! }
+    }
     @inlinable var controlQueue: RawRing<Int32> {
         @inline(__always) unsafeAddress { UnsafePointer(control.pointer(to: \.controlQueue)!) }
         @inline(__always) unsafeMutableAddress { control.pointer(to: \.controlQueue)! }
@@ -102,8 +108,6 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var flowControlEnabled = true
     @usableFromInline var rateLimits: [Double] = []
     @usableFromInline var now: UInt64
-    /// `now` at creation: a peer whose `lastSentAt` is still this has been sent nothing.
-    @usableFromInline let createdAt: UInt64
 
     /// - Parameters:
     ///   - peerRxBandwidth: each peer's receive bandwidth, used only for the safe rate (B_j / peers);
@@ -136,7 +140,6 @@ public struct FlowController<Payload: FabricPayload> {
         grantLifetime = max(config.grantMaxAge, 4 * heartbeatInterval)
         grantRefreshInterval = max(1, config.grantMaxAge / 4)
         self.now = now
-        createdAt = now
         nicTokens = Double(config.nicBurstBytes)
         nicRefilledAt = now
         heartbeatTokens = heartbeatDepth
@@ -180,8 +183,6 @@ public struct FlowController<Payload: FabricPayload> {
         self.profiles = memory.profiles
         eligible = memory.eligible
         control = memory.control
-        // The sweep's first round staggers the first heartbeats over one interval.
-        timers.insert(TimerEntry(time: now + heartbeatStep, index: 0, kind: .heartbeat))
     }
 
     /// Gives this controller its own records before it changes them, if a copy of it shares them.
@@ -227,6 +228,7 @@ public struct FlowController<Payload: FabricPayload> {
         feedback[li].voqBytes += length
         voqTotalBytes += length
         stats.enqueued += 1
+        touchSpan(peer)
         if wasEmpty && peers[peer].demandReported & (1 << UInt8(priority)) == 0 {
             // New demand: tell the destination now rather than at the next heartbeat.
             signal(peer)
@@ -403,7 +405,8 @@ public struct FlowController<Payload: FabricPayload> {
                        control: UnsafeRawPointer(control), controlBytes: MemoryLayout<ControlBlock<Payload>>.size,
                        timers: UnsafePointer(control.pointer(to: \.timers)!),
                        controlQueue: UnsafePointer(control.pointer(to: \.controlQueue)!),
-                       heartbeatQueue: UnsafePointer(control.pointer(to: \.heartbeatQueue)!))
+                       heartbeatQueue: UnsafePointer(control.pointer(to: \.heartbeatQueue)!),
+                       span: UnsafePointer(control.pointer(to: \.span)!))
     }
 
     // MARK: Internals
@@ -500,36 +503,85 @@ public struct FlowController<Payload: FabricPayload> {
         heartbeatQueue.append(Int32(peer))
     }
 
-    /// One step of the heartbeat sweep: the next `heartbeatBatch` peers in index order, each of which
-    /// gets a heartbeat queued if it is idle (`heartbeatDue`), and the next step's timer.
+    /// Keeps `peer` in the span for `heartbeatSpanPeriods` of its heartbeat periods from now: a packet
+    /// to or from it carried data or a non-zero queue length or rate (or data was queued for it).
+    @inlinable @inline(__always)
+    mutating func touchSpan(_ peer: Int) {
+        peers[peer].spanUntil = now &+ UInt64(config.heartbeatSpanPeriods) &* profile(peer).heartbeatInterval
+        if peers[peer].inSpan { return }
+        peers[peer].inSpan = true
+        span.append(Int32(peer))
+        // A growing span shortens the step: the sweep must reach the newcomers within an interval.
+        let at = now + sweepStep(members: span.count)
+        if at < heartbeatSweepAt {
+            heartbeatSweepAt = at
+            timers.insert(TimerEntry(time: at, index: Int(span[0]), kind: .heartbeat))
+        }
+    }
+
+    /// The time between sweep steps with `members` peers in the span: one visit to each per
+    /// `heartbeatInterval`, however few they are (`heartbeatStep` with every peer in it). A sweep that
+    /// kept the shortest step would wake the HNA a few hundred times per interval to visit the same
+    /// handful of peers.
+    @inlinable @inline(__always)
+    func sweepStep(members: Int) -> UInt64 {
+        let steps = UInt64(max(1, (members + heartbeatBatch - 1) / heartbeatBatch))
+        return max(heartbeatStep, heartbeatInterval / steps)
+    }
+
+    /// Whether `peer` is in the span (it gets heartbeats while idle).
+    public func isInSpan(_ peer: Int) -> Bool { peer >= 0 && peer < peerCount && peers[peer].inSpan }
+    /// Peers in the span.
+    public var spanCount: Int { span.count }
+
+    /// One step of the heartbeat sweep: the next `heartbeatBatch` peers of the span in turn, each of
+    /// which gets a heartbeat queued if it is idle (`heartbeatDue`) or leaves the span if its time
+    /// there is over, and the next step's timer while the span has peers.
     ///
     /// Why a sweep rather than a timer per peer: with a thousand peers the timers were a FIFO of a
     /// thousand entries per HNA, each pop and push touching a line of a 16 KB ring that nothing else
-    /// kept in cache, and each heartbeat its own wake-up; the sweep keeps one timer, reads the peers'
-    /// records in order, and sends a step's heartbeats together within the budget's burst.
+    /// kept in cache, and each heartbeat its own wake-up; the sweep keeps one timer and sends a step's
+    /// heartbeats together within the budget's burst. Why over the span only: a peer outside it has
+    /// exchanged nothing but zeros for several periods, and visiting it would load its cold records
+    /// to send a heartbeat with no news.
     @inlinable
     mutating func sweepHeartbeats() {
-        let first = heartbeatCursor
-        let end = min(first + heartbeatBatch, peerCount)
-        for j in first ..< end where heartbeatDue(j) { queueHeartbeat(j) }
-        heartbeatCursor = end == peerCount ? 0 : end
-        timers.insert(TimerEntry(time: now + heartbeatStep, index: heartbeatCursor, kind: .heartbeat))
+        heartbeatSweepAt = .max
+        let members = span.count
+        let batch = heartbeatBatch
+        // How long until the sweep comes back to a peer visited now.
+        let revisit = UInt64((members + batch - 1) / batch) &* sweepStep(members: members)
+        for _ in 0 ..< min(batch, members) {
+            let peer = Int(span.removeFirst())
+            if now >= peers[peer].spanUntil {
+                peers[peer].inSpan = false
+                continue
+            }
+            span.append(Int32(peer))
+            if heartbeatDue(peer, revisit: revisit) { queueHeartbeat(peer) }
+        }
+        if !span.isEmpty {
+            heartbeatSweepAt = now + sweepStep(members: span.count)
+            timers.insert(TimerEntry(time: heartbeatSweepAt, index: Int(span[0]), kind: .heartbeat))
+        }
     }
 
-    /// Whether the sweep's visit finds `peer` idle. Nothing sent since the start counts as idle (the
-    /// first round). A peer whose period is the sweep's own is visited once per period, so it is due
-    /// when half a period has passed since the last send: a heartbeat that left a little after the
-    /// last visit must not make this one skip it, or the pair would get one every second period. A
-    /// peer with a longer period (a slow receiver's) waits all of it: the first visit after that, at
+    /// Whether the sweep's visit finds `peer` idle, the sweep coming back to it after `revisit`. A
+    /// peer whose period is the sweep's own is due once the next visit would come a period or more
+    /// after the last send, and at least half a period after it: with every peer in the span the
+    /// sweep comes back once per period, and a heartbeat that left a little after the last visit
+    /// must not make this one skip it, or the pair would get one every second period; with few peers
+    /// in the span it comes back often, and the pair must still get one per period, not one per half.
+    /// A peer with a longer period (a slow receiver's) waits all of it: the first visit after that, at
     /// most a sweep period later, sends, and the pair never gets more than its share of the receiver's
     /// budget. A pair that paces data gets none (`pacingData`).
     @inlinable @inline(__always)
-    func heartbeatDue(_ peer: Int) -> Bool {
+    func heartbeatDue(_ peer: Int, revisit: UInt64) -> Bool {
         guard !peers[peer].heartbeatQueued else { return false }
-        let last = peers[peer].lastSentAt
+        let idle = now - min(now, peers[peer].lastSentAt)
         let period = profile(peer).heartbeatInterval
-        let due = period > heartbeatInterval ? period : period / 2
-        return (now - min(now, last) >= due || last == createdAt) && !pacingData(to: peer)
+        let due = period > heartbeatInterval ? period : max(period / 2, period - min(period, revisit))
+        return idle >= due && !pacingData(to: peer)
     }
 
     /// Sends feedback to `peer` at the next poll even if nothing else is owed: demand or a grant
@@ -628,6 +680,7 @@ public struct FlowController<Payload: FabricPayload> {
             kicks &= kicks &- 1
         }
         if demandChanged { recomputeReceiveBudget() }
+        if header.hasSequence || header.queueLengths != SIMD8() || header.grantedRates != SIMD8() { touchSpan(peer) }
         sourceScaleStale = true
         peers[peer].grantFresh = true
         peers[peer].grantAt = now
@@ -826,7 +879,7 @@ public struct FlowController<Payload: FabricPayload> {
             peers[i].ackTimerArmed = false
             if peers[i].rxUnacked { queueControl(i) }
         case .heartbeat:
-            sweepHeartbeats()
+            if t.time == heartbeatSweepAt { sweepHeartbeats() }
         case .grantRefresh:
             fireGrantRefresh(i)
         case .grantExpiry:
@@ -1174,6 +1227,7 @@ public struct FlowController<Payload: FabricPayload> {
         }
         peers[peer].lastSentAt = now
         peers[peer].demandReported = demand
+        if sequence != nil || q != SIMD8() || r != SIMD8() { touchSpan(peer) }
         peers[peer].signalPending = false
         stats.nackEntriesSent += nackCount
         return FlowHeader(nextProtocol: next, priority: UInt8(priority),
@@ -1435,6 +1489,9 @@ struct Peer {
     @usableFromInline var srtt: UInt64 = 0
     @usableFromInline var rttvar: UInt64 = 0
     @usableFromInline var rto: UInt64
+    /// Until when the pair is in the span (`FlowControlConfig.heartbeatSpanPeriods`): written on
+    /// packets that carry news, read by the sweep, which visits only peers in the span.
+    @usableFromInline var spanUntil: UInt64 = 0
 
     @inlinable init(profile: UInt32, grantLife: UInt64, rto: UInt64, at time: UInt64) {
         self.profile = profile
@@ -1488,6 +1545,11 @@ struct Peer {
     @inlinable var grantRefreshArmed: Bool {
         @inline(__always) get { flag(1 << 9) }
         @inline(__always) set { setFlag(1 << 9, newValue) }
+    }
+    /// Listed in the span ring (`ControlBlock.span`).
+    @inlinable var inSpan: Bool {
+        @inline(__always) get { flag(1 << 10) }
+        @inline(__always) set { setFlag(1 << 10, newValue) }
     }
 }
 

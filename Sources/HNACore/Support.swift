@@ -166,12 +166,13 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
     @usableFromInline let timers: UnsafePointer<TimerQueue>
     @usableFromInline let controlQueue: UnsafePointer<RawRing<Int32>>
     @usableFromInline let heartbeatQueue: UnsafePointer<RawRing<Int32>>
+    @usableFromInline let span: UnsafePointer<RawRing<Int32>>
 
     @inlinable
     init(peers: UnsafeRawPointer, peerStride: Int, lanes: UnsafeRawPointer, laneStride: Int, priorities: Int,
          peerCount: Int, object: UnsafeRawPointer, control: UnsafeRawPointer, controlBytes: Int,
          timers: UnsafePointer<TimerQueue>, controlQueue: UnsafePointer<RawRing<Int32>>,
-         heartbeatQueue: UnsafePointer<RawRing<Int32>>) {
+         heartbeatQueue: UnsafePointer<RawRing<Int32>>, span: UnsafePointer<RawRing<Int32>>) {
         self.peers = peers
         self.peerStride = peerStride
         self.lanes = lanes
@@ -186,6 +187,7 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
             .assumingMemoryBound(to: TimerEntry.self))
         self.controlQueue = controlQueue
         self.heartbeatQueue = heartbeatQueue
+        self.span = span
     }
 
     /// Starts loading the state a packet from `peer` touches: its peer record and its lanes.
@@ -230,8 +232,10 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         TimerQueue.prefetchRuns(of: timers, popping: timers.pointee.nextSource, inserting: kind)
         switch kind as TimerKind? {
         case .heartbeat?:
-            // The sweep's next step visits the peers from `index` on.
-            for k in 0 ..< FlowControlConfig.heartbeatBurstFrames { prefetch(peer: index &+ k) }
+            // The sweep's next step visits the first peers of the span (`index` is the first).
+            let ring = span.pointee
+            prefetch(peer: index)
+            for k in 1 ..< min(FlowControlConfig.heartbeatBurstFrames, ring.count) { prefetch(peer: Int(ring[k])) }
         case .ack?, .grantExpiry?, .grantRefresh?:
             prefetch(peer: index)
         case .laneWake?, .resend?, .nack?:
