@@ -315,6 +315,8 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     public mutating func takeActions(send: (Int, FlowHeader, [HNANack], Payload?) -> Void,
                                      deliver: (Int, Int, Payload) -> Void) {
+        // Nothing to take (most calls after a packet that was only absorbed): no uniqueness check.
+        if outbox.isEmpty { return }
         makeUnique()
         while let action = outbox.popFirst() {
             if action.isDelivery {
@@ -1171,7 +1173,7 @@ public struct FlowController<Payload: FabricPayload> {
         withScalars(&grantOutstanding, &receiveBudget, &queueTotal) { outstanding, budget, columnTotal in
             for p in 0 ..< count {
                 let li = base + p
-                if owesAcks { a[p] = lanes[li].rcvNext }
+                if owesAcks { a.setLane(p, to: lanes[li].rcvNext) }
                 // A pair with nothing queued either way and no grant outstanding (an idle pair's
                 // heartbeat): q and r are zero and nothing below would change.
                 if feedback[li].pendingBytes == 0 && feedback[li].reportedQueue == 0 && feedback[li].sentGrant == 0 {
@@ -1180,7 +1182,7 @@ public struct FlowController<Payload: FabricPayload> {
                 var outstandingSum = outstanding[0]
                 for k in 1 ..< count { outstandingSum += outstanding[k] }
                 let qp = units.encodeQueue(bytes: UInt64(feedback[li].pendingBytes))
-                q[p] = qp
+                q.setLane(p, to: qp)
                 if qp > 0 { demand |= 1 << UInt8(p) }
                 // Eq. 3, capped by what the other sources still hold from earlier grants: they computed
                 // against older queue lengths, and until they hear from us they may use them.
@@ -1194,7 +1196,7 @@ public struct FlowController<Payload: FabricPayload> {
                                       (room / Double(units.rateUnitBytesPerSecond)).rounded(.down)))
                     squeezedNow = true
                 }
-                r[p] = code
+                r.setLane(p, to: code)
                 let new = units.decodeRate(code)
                 if new < old { released = true }
                 outstanding[p] += new - old

@@ -51,13 +51,13 @@ public struct FlowHeader: Hashable, Sendable, BitwiseCopyable {
         let n = header.priorityCount
         var q = SIMD8<UInt16>(), r = SIMD8<UInt16>()
         for i in 0 ..< n {
-            q[i] = header.queueLengths[i]
-            r[i] = header.grantedRates[i]
+            q.setLane(i, to: header.queueLengths[i])
+            r.setLane(i, to: header.grantedRates[i])
         }
         var a: SIMD8<UInt16>?
         if let acks = header.acks {
             var v = SIMD8<UInt16>()
-            for i in 0 ..< n { v[i] = acks[i] }
+            for i in 0 ..< n { v.setLane(i, to: acks[i]) }
             a = v
         }
         self.init(nextProtocol: header.nextProtocol, priority: header.priority, timestamp: header.timestamp,

@@ -249,3 +249,14 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         }
     }
 }
+
+extension SIMD8 where Scalar == UInt16 {
+    /// Sets lane `i` in registers (a compare and a blend). Written as `v[i] = x` with `i` not a
+    /// constant, the compiler stores the vector to the stack, stores the lane into it and loads the
+    /// vector back: a load that spans a narrower store just made cannot be forwarded and waits for it
+    /// to retire, and perf put a third of `FlowController.makeHeader`'s time on those reloads.
+    @inlinable @inline(__always)
+    mutating func setLane(_ i: Int, to x: UInt16) {
+        replace(with: x, where: Self(0, 1, 2, 3, 4, 5, 6, 7) .== Self(repeating: UInt16(truncatingIfNeeded: i)))
+    }
+}

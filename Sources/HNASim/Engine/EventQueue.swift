@@ -138,7 +138,8 @@ public struct EventQueue {
     @usableFromInline var pending = 0
     /// How far ahead of the current time most events are scheduled (the fabric's link delay): when
     /// the wheel moves on, it starts loading the bucket headers there, which were last touched a
-    /// revolution ago. 0: no prefetching.
+    /// revolution ago, and it loads each bucket's events as it reaches them. 0: no prefetching (a
+    /// small fabric's events and headers stay in cache).
     public var typicalDelay: SimTime = 0
     /// The time up to which bucket headers were prefetched (`prefetchHeaders`).
     @usableFromInline var headersPrefetched: SimTime = 0
@@ -313,7 +314,7 @@ public struct EventQueue {
                     readIndex = 0
                     buckets[b].head = readChunk
                     releaseChunk(done)
-                    prefetchNextChunk()
+                    if typicalDelay > 0 { prefetchNextChunk() }
                     continue
                 }
                 releaseChunk(done)
@@ -325,9 +326,11 @@ public struct EventQueue {
             let d = nextOccupied()
             if (d.map { base + SimTime($0) } ?? far[0].time) > end { return false }
             _ = peekAdvance(distance: d)
-            prefetchChunk(readChunk)
-            prefetchNextChunk()
-            if typicalDelay > 0 { prefetchHeaders() }
+            if typicalDelay > 0 {
+                prefetchChunk(readChunk)
+                prefetchNextChunk()
+                prefetchHeaders()
+            }
         }
     }
 

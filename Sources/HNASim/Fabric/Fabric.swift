@@ -305,8 +305,9 @@ public struct Fabric: @unchecked Sendable {
     }
 
     /// Offers a packet of `bytes` arriving at switch `sw` now: picks the output, applies the shared
-    /// buffer's drop-tail and ECN marking (only for ECN-capable packets), and queues it.
-
+    /// buffer's drop-tail and ECN marking (only for ECN-capable packets), and queues it. Always
+    /// inlined into the loop's hop: as a call it returned its result as an enum through memory.
+    @inline(__always)
     public mutating func forward(
         switch sw: Int, dst: Int, hash: UInt32, bytes: Int, ect: Bool, now: SimTime, rng: inout SimRandom
     ) -> ForwardResult {

@@ -46,8 +46,9 @@ public struct SimHeader: Sendable, BitwiseCopyable {
         flags = 0
     }
 
-    /// The header a controller produced (`FlowHeader`), its NACK list in slot `nackSlot`.
-    @inlinable
+    /// The header a controller produced (`FlowHeader`), its NACK list in slot `nackSlot`. Always
+    /// inlined: as a call it took the 64-byte header through memory, once per packet.
+    @inlinable @inline(__always)
     public init(_ h: FlowHeader, nackSlot: Int32) {
         precondition(h.priorityCount <= Self.maxPriorities, "the simulator carries at most \(Self.maxPriorities) priorities")
         timestamp = h.timestamp
