@@ -68,7 +68,7 @@ final class ControllerMemory<Payload> {
     /// values are).
     @usableFromInline
     func copy() -> ControllerMemory {
-        ControllerMemory(peers: (0 ..< peerCount).map { peers[$0] }, lanes: (0 ..< laneCount).map { lanes[$0] },
+        ControllerMemory(peers: (0 ..< peerCount).map { peers[$0] }, lanes: (0 ..< laneCount).map { lanes[$0].copy() },
                          feedback: (0 ..< laneCount).map { feedback[$0] },
                          profiles: (0 ..< profileCount).map { profiles[$0] }, priorities: eligibleCount,
                          control: control.pointee.copy(), eligible: (0 ..< eligibleCount).map { eligibleBlock[$0].copy() })
@@ -93,6 +93,7 @@ final class ControllerMemory<Payload> {
         for i in 0 ..< peerCount { _ = peers.address(i).deinitialize(count: 1) }
         for i in 0 ..< laneCount {
             _ = feedback.address(i).deinitialize(count: 1)
+            lanes.address(i).pointee.release()
             _ = lanes.address(i).deinitialize(count: 1)
         }
         for i in 0 ..< profileCount { _ = profiles.address(i).deinitialize(count: 1) }
@@ -222,6 +223,101 @@ struct RawRing<Element> {
     mutating func release() {
         while count > 0 { _ = removeFirst() }
         buffer.deallocate()
+    }
+}
+
+/// A FIFO held inline in a lane record (`Lane`): the VOQ, the resend queue, the unacknowledged
+/// packets and the reorder buffer of one (peer, priority). Its buffer is allocated on the first append
+/// and grows by doubling; a ring never used has none.
+///
+/// Why not a `Deque`: a deque is a reference to a storage object, so every access to a lane's queue
+/// loaded the storage's header line (and checked its uniqueness, a runtime call that loads the
+/// reference count) before the element's line: with a thousand peers per HNA those headers were cold
+/// lines of their own. Here the count and the position are in the lane's record, which the access has
+/// loaded already. The lane's owner copies (`copy`) and frees (`release`) the buffer, as for `RawRing`.
+@usableFromInline
+struct LaneRing<Element> {
+    @usableFromInline var buffer: UnsafeMutablePointer<Element>
+    /// A power of two, or 0 with no buffer (then `buffer` is never dereferenced).
+    @usableFromInline var capacity: Int32 = 0
+    @usableFromInline var head: Int32 = 0
+    @usableFromInline var stored: Int32 = 0
+
+    @inlinable init() {
+        buffer = UnsafeMutablePointer(bitPattern: MemoryLayout<Element>.alignment)!
+    }
+
+    @inlinable var count: Int { @inline(__always) get { Int(stored) } }
+    @inlinable var isEmpty: Bool { @inline(__always) get { stored == 0 } }
+    @inlinable var first: Element? { @inline(__always) get { stored == 0 ? nil : buffer[Int(head)] } }
+
+    @inlinable @inline(__always)
+    func slot(_ i: Int) -> UnsafeMutablePointer<Element> {
+        precondition(UInt(bitPattern: i) < UInt(bitPattern: Int(stored)), "index out of range")
+        return buffer + ((Int(head) &+ i) & (Int(capacity) &- 1))
+    }
+
+    /// The element `i` places after the first, in place.
+    @inlinable
+    subscript(i: Int) -> Element {
+        @inline(__always) unsafeAddress { UnsafePointer(slot(i)) }
+        @inline(__always) unsafeMutableAddress { slot(i) }
+    }
+
+    @inlinable @inline(__always)
+    mutating func append(_ element: consuming Element) {
+        if stored == capacity { grow() }
+        (buffer + ((Int(head) &+ Int(stored)) & (Int(capacity) &- 1))).initialize(to: element)
+        stored &+= 1
+    }
+
+    @inlinable @inline(__always)
+    mutating func popFirst() -> Element? {
+        guard stored > 0 else { return nil }
+        return removeFirst()
+    }
+
+    @inlinable @inline(__always) @discardableResult
+    mutating func removeFirst() -> Element {
+        precondition(stored > 0, "removeFirst on an empty ring")
+        let element = (buffer + Int(head)).move()
+        stored &-= 1
+        // Empty, it starts again at the front (as `RawRing`): the next use touches the same line.
+        head = stored == 0 ? 0 : (head &+ 1) & (capacity &- 1)
+        return element
+    }
+
+    @usableFromInline
+    mutating func grow() {
+        let bigger = capacity == 0 ? 4 : 2 * Int(capacity)
+        precondition(bigger <= Int(Int32.max), "lane queue too long")
+        let fresh = UnsafeMutablePointer<Element>.allocate(capacity: bigger)
+        if capacity > 0 {
+            let n = Int(stored), h = Int(head), c = Int(capacity)
+            let firstPart = min(n, c - h)
+            fresh.moveInitialize(from: buffer + h, count: firstPart)
+            (fresh + firstPart).moveInitialize(from: buffer, count: n - firstPart)
+            buffer.deallocate()
+        }
+        buffer = fresh
+        capacity = Int32(bigger)
+        head = 0
+    }
+
+    /// A ring with its own buffer and copies of the elements.
+    @usableFromInline
+    func copy() -> LaneRing {
+        var r = LaneRing()
+        for i in 0 ..< count { r.append(self[i]) }
+        return r
+    }
+
+    /// Destroys the elements and frees the buffer; the ring is empty (and unallocated) afterwards.
+    @usableFromInline
+    mutating func release() {
+        while stored > 0 { _ = removeFirst() }
+        if capacity > 0 { buffer.deallocate() }
+        self = LaneRing()
     }
 }
 

@@ -1,4 +1,3 @@
-import DequeModule
 import HNAWire
 
 /// The communications controller of one HNA (FIG. 4 item 147): virtual output queues per (peer,
@@ -1391,26 +1390,28 @@ struct PairFeedback {
 @usableFromInline
 struct Lane<Payload> {
     // Field order is layout: in `ControllerMemory` a lane follows its `PairFeedback` (40 bytes), and
-    // what a header and a kick touch (the queues' presence, rcvNext, the flags) ends that cache line;
-    // the rest, which only sending and receiving data touch, is on the next.
-    @usableFromInline var voq = Deque<Payload>()
-    @usableFromInline var resend = Deque<UInt16>()
+    // what a header touches (rcvNext, the flags) and the token bucket end that cache line; the queues
+    // and timers of sending (the VOQ and resend queue) are on the next, the unacknowledged packets and
+    // the reorder buffer on the third. The queues are inline rings (`LaneRing`), so the lane's lines
+    // are all an access loads before the element itself.
     @usableFromInline var rcvNext: UInt16 = 0
     /// Segments of the oldest unacked train already acked (0 for packets).
     @usableFromInline var headAcked: UInt8 = 0
     @usableFromInline var listed = false
     @usableFromInline var blocked = false
-    @usableFromInline var unacked = Deque<Unacked<Payload>>()
-    /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
-    @usableFromInline var reorder = Deque<Payload?>()
+    @usableFromInline var resendArmed = false
+    @usableFromInline var nextSequence: UInt16 = 0
     @usableFromInline var tokens: Double
     @usableFromInline var refilledAt: UInt64
+    @usableFromInline var voq = LaneRing<Payload>()
+    @usableFromInline var resend = LaneRing<UInt16>()
     @usableFromInline var wakeAt: UInt64 = 0
     /// When the lane's NACK timer is due (0: not armed).
     @usableFromInline var nackAt: UInt64 = 0
+    @usableFromInline var unacked = LaneRing<Unacked<Payload>>()
+    /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
+    @usableFromInline var reorder = LaneRing<Payload?>()
     @usableFromInline var reorderCount = 0
-    @usableFromInline var nextSequence: UInt16 = 0
-    @usableFromInline var resendArmed = false
 
     @inlinable init(tokens: Double, at time: UInt64) {
         self.tokens = tokens
@@ -1418,6 +1419,26 @@ struct Lane<Payload> {
     }
 
     @inlinable var hasWork: Bool { !resend.isEmpty || !voq.isEmpty }
+
+    /// The lane with its own queue buffers (`ControllerMemory.copy`).
+    @usableFromInline
+    func copy() -> Lane {
+        var c = self
+        c.voq = voq.copy()
+        c.resend = resend.copy()
+        c.unacked = unacked.copy()
+        c.reorder = reorder.copy()
+        return c
+    }
+
+    /// Frees the queues' buffers (the lane's memory is being released).
+    @usableFromInline
+    mutating func release() {
+        voq.release()
+        resend.release()
+        unacked.release()
+        reorder.release()
+    }
 
     /// The oldest sequence number sent and not acked (the next one to send when none is).
     @inlinable var una: UInt16 {

@@ -199,9 +199,18 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         MemoryHint.prefetch(record + 64)
         var lane = lanes + peer &* priorities &* laneStride
         for _ in 0 ..< priorities {
-            MemoryHint.prefetch(lane)
-            MemoryHint.prefetch(lane + 64)
+            prefetchLane(lane)
             lane += laneStride
+        }
+    }
+
+    /// Starts loading a lane record (its feedback, its fields and its queues' positions: every line).
+    @inlinable @inline(__always)
+    func prefetchLane(_ lane: UnsafeRawPointer) {
+        var offset = 0
+        while offset < laneStride {
+            MemoryHint.prefetch(lane + offset)
+            offset += 64
         }
     }
 
@@ -240,9 +249,7 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
             prefetch(peer: index)
         case .laneWake?, .resend?, .nack?:
             guard UInt(bitPattern: index) < UInt(bitPattern: peerCount &* priorities) else { return }
-            let lane = lanes + index &* laneStride
-            MemoryHint.prefetch(lane)
-            MemoryHint.prefetch(lane + 64)
+            prefetchLane(lanes + index &* laneStride)
             MemoryHint.prefetch(peers + (index / priorities) &* peerStride)
         case nil:
             return
