@@ -145,98 +145,18 @@ struct RecordTable<Element> {
 }
 
 /// A growable FIFO in memory its owner releases (`release`), read and written in place: the
-/// controller's queues of lanes and peers, its outbox and its timer runs. Unlike a `Deque` it has no
-/// storage object of its own (no header to load, no uniqueness check per operation); its owner, a
-/// `ControllerMemory`, copies it for a copied controller (`copy`).
+/// controller's queues of lanes and peers, its outbox, and each lane's VOQ, resend queue,
+/// unacknowledged packets and reorder buffer (held inline in the lane's record). Its buffer is
+/// allocated on the first append and grows by doubling; a ring never used has none (most of a large
+/// fabric's lanes never carry data).
+///
+/// Why not a `Deque`: a deque is a reference to a storage object, so every access loaded the storage's
+/// header line (and checked its uniqueness, a runtime call that loads the reference count) before the
+/// element's line: with a thousand peers per HNA those headers were cold lines of their own. Here the
+/// count and the position are inline, in a line the access has loaded already. The owner, a
+/// `ControllerMemory`, copies (`copy`) and frees (`release`) the buffer.
 @usableFromInline
 struct RawRing<Element> {
-    @usableFromInline var buffer: UnsafeMutablePointer<Element>
-    /// A power of two.
-    @usableFromInline var capacity: Int
-    @usableFromInline var head = 0
-    @usableFromInline var count = 0
-
-    @inlinable init(capacity: Int = 16) {
-        var c = 1
-        while c < capacity { c <<= 1 }
-        self.capacity = c
-        buffer = .allocate(capacity: c)
-    }
-
-    @inlinable var isEmpty: Bool { @inline(__always) get { count == 0 } }
-
-    @inlinable var first: Element? { count == 0 ? nil : buffer[head] }
-
-    /// The element `i` places after the first.
-    @inlinable
-    subscript(i: Int) -> Element {
-        @inline(__always) get { buffer[(head &+ i) & (capacity &- 1)] }
-        @inline(__always) set { buffer[(head &+ i) & (capacity &- 1)] = newValue }
-    }
-
-    @inlinable @inline(__always)
-    mutating func append(_ element: consuming Element) {
-        if count == capacity { grow() }
-        (buffer + ((head &+ count) & (capacity &- 1))).initialize(to: element)
-        count &+= 1
-    }
-
-    @inlinable @inline(__always)
-    mutating func popFirst() -> Element? {
-        guard count > 0 else { return nil }
-        return removeFirst()
-    }
-
-    @inlinable @inline(__always) @discardableResult
-    mutating func removeFirst() -> Element {
-        precondition(count > 0, "removeFirst on an empty ring")
-        let element = (buffer + head).move()
-        count &-= 1
-        // Empty, it starts again at the front: the queues of a controller are mostly empty between
-        // calls, so its next use touches the same (likely cached) line instead of the next one.
-        head = count == 0 ? 0 : (head &+ 1) & (capacity &- 1)
-        return element
-    }
-
-    @usableFromInline
-    mutating func grow() {
-        let bigger = UnsafeMutablePointer<Element>.allocate(capacity: 2 * capacity)
-        let firstPart = min(count, capacity - head)
-        bigger.moveInitialize(from: buffer + head, count: firstPart)
-        (bigger + firstPart).moveInitialize(from: buffer, count: count - firstPart)
-        buffer.deallocate()
-        buffer = bigger
-        capacity *= 2
-        head = 0
-    }
-
-    /// A ring with its own buffer and copies of the elements.
-    @usableFromInline
-    func copy() -> RawRing {
-        var r = RawRing(capacity: capacity)
-        for i in 0 ..< count { r.append(self[i]) }
-        return r
-    }
-
-    /// Destroys the elements and frees the buffer; the ring must not be used afterwards.
-    @usableFromInline
-    mutating func release() {
-        while count > 0 { _ = removeFirst() }
-        buffer.deallocate()
-    }
-}
-
-/// A FIFO held inline in a lane record (`Lane`): the VOQ, the resend queue, the unacknowledged
-/// packets and the reorder buffer of one (peer, priority). Its buffer is allocated on the first append
-/// and grows by doubling; a ring never used has none.
-///
-/// Why not a `Deque`: a deque is a reference to a storage object, so every access to a lane's queue
-/// loaded the storage's header line (and checked its uniqueness, a runtime call that loads the
-/// reference count) before the element's line: with a thousand peers per HNA those headers were cold
-/// lines of their own. Here the count and the position are in the lane's record, which the access has
-/// loaded already. The lane's owner copies (`copy`) and frees (`release`) the buffer, as for `RawRing`.
-@usableFromInline
-struct LaneRing<Element> {
     @usableFromInline var buffer: UnsafeMutablePointer<Element>
     /// A power of two, or 0 with no buffer (then `buffer` is never dereferenced).
     @usableFromInline var capacity: Int32 = 0
@@ -282,7 +202,8 @@ struct LaneRing<Element> {
         precondition(stored > 0, "removeFirst on an empty ring")
         let element = (buffer + Int(head)).move()
         stored &-= 1
-        // Empty, it starts again at the front (as `RawRing`): the next use touches the same line.
+        // Empty, it starts again at the front: the queues of a controller are mostly empty between
+        // calls, so its next use touches the same (likely cached) line instead of the next one.
         head = stored == 0 ? 0 : (head &+ 1) & (capacity &- 1)
         return element
     }
@@ -306,8 +227,8 @@ struct LaneRing<Element> {
 
     /// A ring with its own buffer and copies of the elements.
     @usableFromInline
-    func copy() -> LaneRing {
-        var r = LaneRing()
+    func copy() -> RawRing {
+        var r = RawRing()
         for i in 0 ..< count { r.append(self[i]) }
         return r
     }
@@ -317,7 +238,7 @@ struct LaneRing<Element> {
     mutating func release() {
         while stored > 0 { _ = removeFirst() }
         if capacity > 0 { buffer.deallocate() }
-        self = LaneRing()
+        self = RawRing()
     }
 }
 

@@ -1392,7 +1392,7 @@ struct Lane<Payload> {
     // Field order is layout: in `ControllerMemory` a lane follows its `PairFeedback` (40 bytes), and
     // what a header touches (rcvNext, the flags) and the token bucket end that cache line; the queues
     // and timers of sending (the VOQ and resend queue) are on the next, the unacknowledged packets and
-    // the reorder buffer on the third. The queues are inline rings (`LaneRing`), so the lane's lines
+    // the reorder buffer on the third. The queues are inline rings (`RawRing`), so the lane's lines
     // are all an access loads before the element itself.
     @usableFromInline var rcvNext: UInt16 = 0
     /// Segments of the oldest unacked train already acked (0 for packets).
@@ -1403,14 +1403,14 @@ struct Lane<Payload> {
     @usableFromInline var nextSequence: UInt16 = 0
     @usableFromInline var tokens: Double
     @usableFromInline var refilledAt: UInt64
-    @usableFromInline var voq = LaneRing<Payload>()
-    @usableFromInline var resend = LaneRing<UInt16>()
+    @usableFromInline var voq = RawRing<Payload>()
+    @usableFromInline var resend = RawRing<UInt16>()
     @usableFromInline var wakeAt: UInt64 = 0
     /// When the lane's NACK timer is due (0: not armed).
     @usableFromInline var nackAt: UInt64 = 0
-    @usableFromInline var unacked = LaneRing<Unacked<Payload>>()
+    @usableFromInline var unacked = RawRing<Unacked<Payload>>()
     /// Index k holds sequence rcvNext + k (index 0 is always the missing packet).
-    @usableFromInline var reorder = LaneRing<Payload?>()
+    @usableFromInline var reorder = RawRing<Payload?>()
     @usableFromInline var reorderCount = 0
 
     @inlinable init(tokens: Double, at time: UInt64) {

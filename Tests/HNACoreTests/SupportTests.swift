@@ -22,3 +22,32 @@ import Testing
         }
     }
 }
+
+@Suite struct RawRingTests {
+    /// A ring never used holds no buffer (most lanes of a large fabric never queue anything); filled
+    /// past its capacity while wrapped around, it keeps FIFO order; a copy has its own buffer; indexed
+    /// writes change the element in place; release leaves it empty and unallocated.
+    @Test func growsLazilyKeepsOrderAndCopiesApart() {
+        var r = RawRing<Int>()
+        #expect(r.capacity == 0 && r.isEmpty && r.first == nil && r.popFirst() == nil)
+        for i in 0 ..< 3 { r.append(i) }
+        #expect(r.capacity == 4)
+        #expect(r.removeFirst() == 0 && r.removeFirst() == 1)
+        // Wrapped: head at 2, then growth while wrapped.
+        for i in 3 ..< 40 { r.append(i) }
+        #expect(r.count == 38 && r.capacity == 64)
+        #expect((0 ..< r.count).map { r[$0] } == Array(2 ..< 40))
+        r[5] += 1000
+        #expect(r[5] == 1007)
+        var c = r.copy()
+        c[0] = -1
+        #expect(r.first == 2 && c.first == -1 && c.count == r.count)
+        var drained: [Int] = []
+        while let x = r.popFirst() { drained.append(x) }
+        #expect(drained.count == 38 && drained.first == 2 && drained.last == 39)
+        #expect(r.isEmpty && r.head == 0)
+        c.release()
+        r.release()
+        #expect(c.capacity == 0 && c.isEmpty && r.capacity == 0)
+    }
+}
