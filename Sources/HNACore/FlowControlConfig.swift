@@ -81,7 +81,7 @@ public struct FlowControlConfig: Hashable, Sendable {
     /// Heartbeats the budget's token bucket holds (its depth, in frames), and so the peers one step of
     /// the heartbeat sweep visits: a step's heartbeats go out together, within the bucket.
     public static let heartbeatBurstFrames = 4
-    /// A pair is in the HNA's span (the peers it is communicating with, [0090]) from its first packet
+    /// A pair is in the HNA's span (the peers it is communicating with, [0101]) from its first packet
     /// that carries data or a non-zero queue length or rate, either way, until this many of its
     /// heartbeat periods after the last such packet; only pairs in the span get heartbeats. Past that,
     /// both ends have exchanged zeros that many times and a heartbeat would carry no news: an HNA of
