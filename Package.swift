@@ -122,7 +122,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "HNANodeTests", dependencies: ["HNANode", "HNARouter", "HNACore", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "HNADaemonTests", dependencies: ["HNADaemon", "HNANode", "HNALinux", "HNAWire", "HNATestSupport"],
+        .testTarget(name: "HNADaemonTests", dependencies: ["HNADaemon", "HNANode", "HNACore", "HNALinux", "HNAWire", "HNATestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "HNARouterTests", dependencies: ["HNARouter", "HNATestSupport"], swiftSettings: strict),
     ]

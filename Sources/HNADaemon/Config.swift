@@ -159,7 +159,7 @@ struct ConfigReader {
                               required: ["hna"])
         let h = try mapping(top["hna"]!, "hna", allowed: ["name", "underlay", "port", "bandwidthGbps", "txGbps", "rxGbps",
                                                          "priorities", "queueUnitBytes", "rateUnitBytesPerSecond",
-                                                         "burstBytes", "nicBurstBytes", "heartbeatIdleMicroseconds",
+                                                         "burstBytes", "nicBurstBytes", "heartbeatIdleMicroseconds", "heartbeatSpanPeriods",
                                                          "resendMarginMicroseconds", "flowControl",
                                                          "mtu", "control", "metrics", "logLevel"],
                             required: ["name", "underlay"])
@@ -192,6 +192,7 @@ struct ConfigReader {
         fc.heartbeatIdle = try h["heartbeatIdleMicroseconds"].map { n throws(ConfigError) in
             UInt64(try int(n, "hna.heartbeatIdleMicroseconds", 10 ... 1_000_000)) * 1000
         } ?? DaemonConfiguration.defaultHeartbeatIdle
+        if let n = h["heartbeatSpanPeriods"] { fc.heartbeatSpanPeriods = try int(n, "hna.heartbeatSpanPeriods", 1 ... 1_000) }
         fc.resendTimeout = try h["resendMarginMicroseconds"].map { n throws(ConfigError) in
             UInt64(try int(n, "hna.resendMarginMicroseconds", 10 ... 1_000_000)) * 1000
         } ?? DaemonConfiguration.defaultResendMargin

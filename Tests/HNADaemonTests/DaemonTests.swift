@@ -1,5 +1,6 @@
 import Foundation
 import HNADaemon
+import HNACore
 import HNALinux
 import HNATestSupport
 import Testing
@@ -321,6 +322,13 @@ struct DaemonTests {
         #expect(defaults.node.flowControl.heartbeatIdle == DaemonConfiguration.defaultHeartbeatIdle)
         let hb = try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, heartbeatIdleMicroseconds: 250}", file: "h.yaml")
         #expect(hb.node.flowControl.heartbeatIdle == 250_000)
+        // The span: the core's default, or the file's; out of range is an error.
+        #expect(defaults.node.flowControl.heartbeatSpanPeriods == FlowControlConfig().heartbeatSpanPeriods)
+        let span = try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, heartbeatSpanPeriods: 12}", file: "s.yaml")
+        #expect(span.node.flowControl.heartbeatSpanPeriods == 12)
+        #expect(throws: ConfigError.self) {
+            try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, heartbeatSpanPeriods: 0}", file: "s.yaml")
+        }
         #expect(defaults.node.flowControl.resendTimeout == DaemonConfiguration.defaultResendMargin)
         let rto = try DaemonConfiguration.parse("hna: {name: h1, underlay: 10.0.0.1, resendMarginMicroseconds: 700}", file: "r.yaml")
         #expect(rto.node.flowControl.resendTimeout == 700_000)
