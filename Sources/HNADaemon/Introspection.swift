@@ -58,6 +58,8 @@ extension Daemon {
                                           "rxBytes": p.counters.rxBytes]
                 if let id = p.controllerID, let ctl = node.controller {
                     row["freshGrant"] = ctl.hasFreshGrant(from: id)
+                    // Whether the pair is in the span (gets heartbeats while idle; docs/flow-control.md).
+                    row["inSpan"] = ctl.isInSpan(id)
                     // RFC 6298 state towards the peer, in microseconds (what `ss -i` shows for TCP).
                     row["srttMicroseconds"] = ctl.smoothedRoundTrip(to: id).map { Double($0) / 1000 } ?? 0
                     row["rtoMicroseconds"] = Double(ctl.retransmissionTimeout(to: id)) / 1000

@@ -245,6 +245,7 @@ struct DaemonTests {
         #expect(h2peer?["underlay"] as? String == "10.78.0.2")
         #expect(h2peer?["hna"] as? Bool == true)
         #expect((h2peer?["txPackets"] as? Int ?? 0) > 0)
+        #expect(h2peer?["inSpan"] is Bool && h2peer?["freshGrant"] is Bool)
 
         // SIGTERM drains and exits 0.
         for d in daemons { d.terminate() }
