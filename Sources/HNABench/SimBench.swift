@@ -29,8 +29,8 @@ public enum SimBench {
             report.add("eventsPerSecond\(n)", median(runs.map { rate($0.events, $0.cpuSeconds) })!, "events/s",
                        "\(label): events per CPU second")
             report.add("events\(n)", Double(events), "events", "\(label): events")
-            // What the events were: a larger fabric has more idle pairs, so more of its packets are
-            // heartbeats (a host heartbeats every idle peer within 1% of its link).
+            // What the events were (arrivals, wake-ups, ...) and the packets the hosts sent (data,
+            // feedback, and of that the heartbeats to idle pairs of the span).
             let r = runs[0]
             let kinds = r.eventsByKind.map { "\($0.kind) \($0.count)" }.joined(separator: ", ")
             report.context.append(("\(n) hosts, events by kind", kinds))

@@ -51,10 +51,9 @@ public struct FlowController<Payload: FabricPayload> {
     @usableFromInline var heartbeatRefilledAt: UInt64
     @usableFromInline let heartbeatRate: Double
     @usableFromInline let heartbeatDepth: Double
-    /// The heartbeat sweep (`sweepHeartbeats`): when its timer is set for (`.max`: not set; an earlier
-    /// one supersedes it when the span grows), the peers a step visits,
-    /// and the time between steps (a peer in the span is visited once per `heartbeatInterval` at
-    /// least, even when every peer is in it).
+    /// The heartbeat sweep (`sweepHeartbeats`): when its timer is set for (`.max`: not set; an
+    /// earlier one supersedes it when the span grows), the peers a step visits, and the shortest time
+    /// between steps, with every peer in the span (`sweepStep`).
     @usableFromInline var heartbeatSweepAt = UInt64.max
     @usableFromInline let heartbeatBatch: Int
     @usableFromInline let heartbeatStep: UInt64
@@ -490,9 +489,9 @@ public struct FlowController<Payload: FabricPayload> {
 
     /// Whether lane `li` has packets to send or resend, asked of its byte counts first. Every payload
     /// has bytes (`enqueue` refuses others), so a lane with nothing queued and nothing unacknowledged
-    /// (nothing to resend either) has no work, and its deques are not touched: they are separate
-    /// allocations, and for an idle pair that once had traffic, a heartbeat or a kick would otherwise
-    /// load two cold lines only to find them empty (at 1,024 simulated hosts most pairs are such).
+    /// (nothing to resend either) has no work, and its queues are not touched: they are on the lane's
+    /// second line, which a heartbeat or a kick towards an idle pair would otherwise load only to find
+    /// them empty.
     @inlinable @inline(__always)
     func laneHasWork(_ li: Int) -> Bool { feedback[li].pendingBytes > 0 && lanes[li].hasWork }
 
@@ -548,18 +547,14 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     mutating func sweepHeartbeats() {
         heartbeatSweepAt = .max
-        let members = span.count
-        let batch = heartbeatBatch
-        // How long until the sweep comes back to a peer visited now.
-        let revisit = UInt64((members + batch - 1) / batch) &* sweepStep(members: members)
-        for _ in 0 ..< min(batch, members) {
+        for _ in 0 ..< min(heartbeatBatch, span.count) {
             let peer = Int(span.removeFirst())
             if now >= peers[peer].spanUntil {
                 peers[peer].inSpan = false
                 continue
             }
             span.append(Int32(peer))
-            if heartbeatDue(peer, revisit: revisit) { queueHeartbeat(peer) }
+            if heartbeatDue(peer) { queueHeartbeat(peer) }
         }
         if !span.isEmpty {
             heartbeatSweepAt = now + sweepStep(members: span.count)
@@ -567,22 +562,19 @@ public struct FlowController<Payload: FabricPayload> {
         }
     }
 
-    /// Whether the sweep's visit finds `peer` idle, the sweep coming back to it after `revisit`. A
-    /// peer whose period is the sweep's own is due once the next visit would come a period or more
-    /// after the last send, and at least half a period after it: with every peer in the span the
-    /// sweep comes back once per period, and a heartbeat that left a little after the last visit
-    /// must not make this one skip it, or the pair would get one every second period; with few peers
-    /// in the span it comes back often, and the pair must still get one per period, not one per half.
-    /// A peer with a longer period (a slow receiver's) waits all of it: the first visit after that, at
-    /// most a sweep period later, sends, and the pair never gets more than its share of the receiver's
-    /// budget. A pair that paces data gets none (`pacingData`).
+    /// Whether the sweep's visit finds `peer` idle. The sweep comes back to a peer once per interval
+    /// (`sweepStep`), so a peer whose period is the sweep's own is due when half a period has passed
+    /// since the last send: a heartbeat that left a little after the last visit must not make this
+    /// one skip it, or the pair would get one every second period. A peer with a longer period (a
+    /// slow receiver's) waits all of it: the first visit after that, at most a sweep period later,
+    /// sends, and the pair never gets more than its share of the receiver's budget. A pair that paces
+    /// data gets none (`pacingData`).
     @inlinable @inline(__always)
-    func heartbeatDue(_ peer: Int, revisit: UInt64) -> Bool {
+    func heartbeatDue(_ peer: Int) -> Bool {
         guard !peers[peer].heartbeatQueued else { return false }
         let idle = now - min(now, peers[peer].lastSentAt)
         let period = profile(peer).heartbeatInterval
-        let due = period > heartbeatInterval ? period : max(period / 2, period - min(period, revisit))
-        return idle >= due && !pacingData(to: peer)
+        return idle >= (period > heartbeatInterval ? period : period / 2) && !pacingData(to: peer)
     }
 
     /// Sends feedback to `peer` at the next poll even if nothing else is owed: demand or a grant
@@ -681,7 +673,7 @@ public struct FlowController<Payload: FabricPayload> {
             kicks &= kicks &- 1
         }
         if demandChanged { recomputeReceiveBudget() }
-        if header.hasSequence || header.queueLengths != SIMD8() || header.grantedRates != SIMD8() { touchSpan(peer) }
+        if header.carriesNews { touchSpan(peer) }
         sourceScaleStale = true
         peers[peer].grantFresh = true
         peers[peer].grantAt = now
@@ -701,8 +693,8 @@ public struct FlowController<Payload: FabricPayload> {
     @inlinable
     mutating func applyAck(_ ack: UInt16, lane li: Int) {
         // Nothing unacknowledged (the bytes say so; see `laneHasWork`): an ack of anything but the next
-        // sequence number acks what was never sent. Decided without loading the deque of
-        // unacknowledged packets (most acks a heartbeat carries are such).
+        // sequence number acks what was never sent. Decided without loading the ring of
+        // unacknowledged packets, on the lane's third line (most acks a heartbeat carries are such).
         if feedback[li].unackedBytes == 0 {
             if ack != lanes[li].nextSequence { stats.ignoredAcks += 1 }
             return
@@ -1228,13 +1220,14 @@ public struct FlowController<Payload: FabricPayload> {
         }
         peers[peer].lastSentAt = now
         peers[peer].demandReported = demand
-        if sequence != nil || q != SIMD8() || r != SIMD8() { touchSpan(peer) }
         peers[peer].signalPending = false
         stats.nackEntriesSent += nackCount
-        return FlowHeader(nextProtocol: next, priority: UInt8(priority),
-                              timestamp: UInt32(truncatingIfNeeded: now / 1000), priorityCount: count,
-                              queueLengths: q, grantedRates: r, sequence: sequence, acks: acks, nackCount: nackCount,
-                              isRetransmission: retransmission)
+        let header = FlowHeader(nextProtocol: next, priority: UInt8(priority),
+                                timestamp: UInt32(truncatingIfNeeded: now / 1000), priorityCount: count,
+                                queueLengths: q, grantedRates: r, sequence: sequence, acks: acks, nackCount: nackCount,
+                                isRetransmission: retransmission)
+        if header.carriesNews { touchSpan(peer) }
+        return header
     }
 
     /// Standalone acks and NACKs for peers that are owed them and got no piggybacked ones.

@@ -74,6 +74,12 @@ public struct FlowHeader: Hashable, Sendable, BitwiseCopyable {
     /// The acks, if the header carries them, as `HNAHeader.acks`.
     @inlinable public var acks: SIMD8<UInt16>? { hasAcks ? ackValues : nil }
 
+    /// Whether the header carries news for the span (`FlowControlConfig.heartbeatSpanPeriods`): data,
+    /// or a non-zero queue length or rate at some priority.
+    @inlinable public var carriesNews: Bool {
+        hasSequence || queueLengths != SIMD8() || grantedRates != SIMD8()
+    }
+
     /// The header's length on the wire (`HNAHeader.encodedLength`).
     @inlinable
     public var encodedLength: Int {

@@ -241,10 +241,10 @@ public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
         TimerQueue.prefetchRuns(of: timers, popping: timers.pointee.nextSource, inserting: kind)
         switch kind as TimerKind? {
         case .heartbeat?:
-            // The sweep's next step visits the first peers of the span (`index` is the first).
+            // The sweep's next step visits the first peers of the span. The span may be empty: an
+            // entry superseded by an earlier step stays queued after the span has emptied.
             let ring = span.pointee
-            prefetch(peer: index)
-            for k in 1 ..< min(FlowControlConfig.heartbeatBurstFrames, ring.count) { prefetch(peer: Int(ring[k])) }
+            for k in 0 ..< min(FlowControlConfig.heartbeatBurstFrames, ring.count) { prefetch(peer: Int(ring[k])) }
         case .ack?, .grantExpiry?, .grantRefresh?:
             prefetch(peer: index)
         case .laneWake?, .resend?, .nack?:

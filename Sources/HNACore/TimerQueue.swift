@@ -7,8 +7,9 @@
 /// to a binary heap. Lane wake-ups get four runs, because the lanes that pace data each wake at their
 /// own increasing times, which interleave; heartbeats need one (a single sweep timer, see
 /// `FlowController.sweepHeartbeats`). Without extra runs about half of all deadlines at a thousand
-/// peers went to a heap of several hundred entries. Taking the next deadline compares the heads of the runs and the heap:
-/// the order is exactly a single priority queue's, whichever run or heap holds an entry.
+/// peers went to a heap of several hundred entries. Taking the next deadline compares the heads of
+/// the runs and the heap: the order is exactly a single priority queue's, whichever run or heap holds
+/// an entry.
 ///
 /// The queue lives in the controller's memory (`ControlBlock`) and is used in place: the heads, the
 /// runs' positions and the heap's size are inline, next to `next`, so taking or adding a deadline

@@ -416,6 +416,20 @@ func touchEveryPeer<P>(_ c: inout FlowController<P>, now: UInt64) {
 }
 
 @Suite struct HeartbeatTimerTests {
+    /// A sweep entry superseded by an earlier step stays queued, and the span may have emptied by the
+    /// time it comes due: prefetching for it must not trap on the empty span, and firing it must not
+    /// sweep (no heartbeat, no timer left).
+    @Test func supersededSweepOverAnEmptySpanDoesNothing() {
+        var c = FlowController<TestPacket>(config: FlowControlConfig(), peerCount: 8, txBandwidth: 1.25e9,
+                                           rxBandwidth: 1.25e9, now: 0)
+        c.timers.insert(TimerEntry(time: 10, index: 3, kind: .heartbeat))
+        #expect(c.spanCount == 0 && c.nextDeadline == 10)
+        c.prefetcher.prefetch(pollAt: 10)
+        c.poll(now: 10)
+        #expect(c.counters.heartbeatsSent == 0)
+        #expect(c.nextDeadline == nil)
+    }
+
     /// An HNA with many idle peers in its span and a heartbeat budget that allows one heartbeat per
     /// peer per interval only just: the first round is spread over the first interval after half an
     /// idle one (not bunched), every peer then gets one heartbeat per interval and never two within
