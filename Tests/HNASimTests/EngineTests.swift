@@ -87,17 +87,18 @@ import Testing
         var p = Packet(src: 3, dst: 9, wireBytes: 1514, flow: 77, payloadBytes: 1400, kind: .data, hash: 0xABCD)
         p.ect = true
         q.schedule(.sample, at: 10, index: 1)
-        q.schedule(arrivalOf: p, on: 42, at: 5 + SimTime(EventQueue.horizon))
-        q.schedule(arrivalOf: Packet(src: 1, dst: 2, wireBytes: 80, flow: -1, payloadBytes: 0, kind: .heartbeat, hash: 1),
+        q.schedule(arrivalOf: Frame(p), on: 42, at: 5 + SimTime(EventQueue.horizon))
+        q.schedule(arrivalOf: Frame(Packet(src: 1, dst: 2, wireBytes: 80, flow: -1, payloadBytes: 0, kind: .heartbeat,
+                                         hash: 1)),
                    on: 7, at: 10)
         #expect(q.pop()?.kind == .sample)
         let hb = q.pop()!
-        #expect(hb.kind == .arrive && hb.index == 7 && hb.packet.kind == .heartbeat && hb.packet.header == nil)
+        #expect(hb.kind == .arrive && hb.index == 7 && hb.frame.kind == .heartbeat && hb.frame.headerSlot == -1)
         let e = q.pop()!
         #expect(q.time == 5 + SimTime(EventQueue.horizon))
         #expect(e.kind == .arrive && e.index == 42)
-        #expect(e.packet.src == 3 && e.packet.dst == 9 && e.packet.flow == 77 && e.packet.hash == 0xABCD)
-        #expect(e.packet.wireBytes == 1514 && e.packet.payloadBytes == 1400 && e.packet.ect && !e.packet.ce)
+        #expect(e.frame.src == 3 && e.frame.dst == 9 && e.frame.flow == 77 && e.frame.hash == 0xABCD)
+        #expect(e.frame.wireBytes == 1514 && e.frame.payloadBytes == 1400 && e.frame.ect && !e.frame.ce)
         #expect(q.pop() == nil)
     }
 
@@ -111,16 +112,16 @@ import Testing
             var p = Packet(src: Int32(i), dst: Int32(i + 1), wireBytes: Int32(100 + i % 1000), flow: Int32(i),
                            payloadBytes: 50, kind: .data, hash: UInt32(i) &* 2654435761)
             p.ect = i % 3 == 0
-            q.schedule(arrivalOf: p, on: 0, at: 1)
+            q.schedule(arrivalOf: Frame(p), on: 0, at: 1)
         }
         var hops: [Int] = []
         var seen = 0
         while q.advance(until: .max) {
             let e = q.current.pointee
-            let i = Int(e.packet.src)
-            #expect(e.kind == .arrive && e.packet.dst == Int32(i + 1) && e.packet.flow == Int32(i))
-            #expect(e.packet.wireBytes == Int32(100 + i % 1000) && e.packet.hash == UInt32(i) &* 2654435761)
-            #expect(e.packet.ect == (i % 3 == 0) && e.packet.ce == (e.index > 0 && i % 2 == 0))
+            let i = Int(e.frame.src)
+            #expect(e.kind == .arrive && e.frame.dst == Int32(i + 1) && e.frame.flow == Int32(i))
+            #expect(e.frame.wireBytes == Int32(100 + i % 1000) && e.frame.hash == UInt32(i) &* 2654435761)
+            #expect(e.frame.ect == (i % 3 == 0) && e.frame.ce == (e.index > 0 && i % 2 == 0))
             if e.index < 3 {
                 // Every packet to the same later bucket, so the chunks run out while the current bucket
                 // is still being read.

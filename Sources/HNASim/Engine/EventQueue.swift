@@ -31,27 +31,28 @@ public enum EventKind: UInt8, Sendable, CaseIterable {
     case sample
 }
 
-/// One event: what happens and to what. 72 bytes: an arrival carries its packet; the other kinds leave
-/// the packet empty. The time is the bucket's (`EventQueue.time` after `pop`).
+/// One event: what happens and to what. 32 bytes, two to a cache line: an arrival carries its
+/// packet's frame (the header waits in the run's `HeaderStore`); the other kinds leave the frame
+/// empty. The time is the bucket's (`EventQueue.time` after `pop`).
 public struct Event: Sendable {
+    /// The arriving packet (`.arrive` only). First, so that `kind` and `index` fill its tail padding.
+    public var frame: Frame
+    public var kind: EventKind
     /// The host, flow or (for an arrival) link the event is about.
     public var index: UInt32
-    public var kind: EventKind
-    /// The arriving packet (`.arrive` only).
-    public var packet: Packet
 
     /// The latest time an event can be scheduled for (about 4.9 hours); later times are clamped to it, so
     /// that no time arithmetic in the queue can overflow (nothing in a run lasts that long).
     public static let maxTime: SimTime = (1 << 44) - 1
 
     /// `EventQueue.copy` moves exactly this many bytes.
-    static let copiedBytes = 72
+    static let copiedBytes = 32
 
     @inlinable
-    public init(kind: EventKind, index: UInt32, packet: Packet) {
+    public init(kind: EventKind, index: UInt32, frame: Frame) {
         self.kind = kind
         self.index = index
-        self.packet = packet
+        self.frame = frame
     }
 }
 
@@ -148,7 +149,8 @@ public struct EventQueue {
     public var processed: UInt64 { processedCount }
 
     public init(capacity: Int = 1024) {
-        precondition(MemoryLayout<Event>.size == Event.copiedBytes, "EventQueue.copy moves 72 bytes")
+        precondition(MemoryLayout<Event>.size == Event.copiedBytes && MemoryLayout<Event>.stride == Event.copiedBytes,
+                     "EventQueue.copy moves an event of 32 bytes")
         let chunks = max(64, (capacity + Self.chunkEvents - 1) / Self.chunkEvents)
         memory = EventMemory(chunks: chunks, buckets: Self.horizon)
         pool = memory.pool
@@ -175,13 +177,13 @@ public struct EventQueue {
     /// time, after what is already due then; times after `Event.maxTime` run then.
     @inlinable
     public mutating func schedule(_ kind: EventKind, at time: SimTime, index: UInt32) {
-        insert(Event(kind: kind, index: index, packet: Packet.none), at: time)
+        insert(Event(kind: kind, index: index, frame: Frame.none), at: time)
     }
 
-    /// Schedules the arrival of `packet` at the far end of `link`.
+    /// Schedules the arrival of the packet `frame` at the far end of `link`.
     @inlinable @inline(__always)
-    public mutating func schedule(arrivalOf packet: Packet, on link: Int32, at time: SimTime) {
-        let e = Event(kind: .arrive, index: UInt32(bitPattern: link), packet: packet)
+    public mutating func schedule(arrivalOf frame: Frame, on link: Int32, at time: SimTime) {
+        let e = Event(kind: .arrive, index: UInt32(bitPattern: link), frame: frame)
         if let s = slot(at: time) { s.initialize(to: e) } else { insert(e, at: time) }
     }
 
@@ -335,7 +337,7 @@ public struct EventQueue {
     }
 
     /// Starts loading a chunk's events (written a microsecond or more ago, so out of the nearer
-    /// caches): the loop reads them one after the other, and a chunk is 9 lines of which only the
+    /// caches): the loop reads them one after the other, and a chunk is 4 lines of which only the
     /// first would otherwise miss... and then each of the others, chunks being scattered.
     @inlinable @inline(__always)
     func prefetchChunk(_ c: Int32) {
@@ -401,7 +403,7 @@ public struct EventQueue {
         guard let e = slot(at: time) else {
             var copy = current.pointee
             copy.index = UInt32(bitPattern: link)
-            if ce { copy.packet.ce = true }
+            if ce { copy.frame.ce = true }
             insert(copy, at: time)
             return
         }
@@ -409,26 +411,20 @@ public struct EventQueue {
         // have grown (moved) the pool.
         Self.copy(current, to: e)
         e.pointee.index = UInt32(bitPattern: link)
-        if ce { e.pointee.packet.ce = true }
+        if ce { e.pointee.frame.ce = true }
     }
 
-    /// Copies an event in 16-byte words. `initialize(to:)` of one slot from another becomes a call
-    /// to `memcpy`, as does a loop over the words (LLVM recognises it), and the call costs as much as
-    /// the hop's routing.
+    /// Copies an event in two 16-byte words. `initialize(to:)` of one slot from another becomes a
+    /// call to `memcpy`, as does a loop over the words (LLVM recognises it), and the call costs as
+    /// much as the hop's routing.
     @inlinable @inline(__always)
     static func copy(_ from: UnsafePointer<Event>, to: UnsafeMutablePointer<Event>) {
         let src = UnsafeRawPointer(from), dst = UnsafeMutableRawPointer(to)
         typealias Word = SIMD2<UInt64>
         let a = src.loadUnaligned(as: Word.self)
         let b = src.loadUnaligned(fromByteOffset: 16, as: Word.self)
-        let c = src.loadUnaligned(fromByteOffset: 32, as: Word.self)
-        let d = src.loadUnaligned(fromByteOffset: 48, as: Word.self)
-        let e = src.loadUnaligned(fromByteOffset: 64, as: UInt64.self)
         dst.storeBytes(of: a, as: Word.self)
         dst.storeBytes(of: b, toByteOffset: 16, as: Word.self)
-        dst.storeBytes(of: c, toByteOffset: 32, as: Word.self)
-        dst.storeBytes(of: d, toByteOffset: 48, as: Word.self)
-        dst.storeBytes(of: e, toByteOffset: 64, as: UInt64.self)
     }
 
     @inlinable

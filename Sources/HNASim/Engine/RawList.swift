@@ -44,6 +44,14 @@ public struct RawList<Element: BitwiseCopyable>: @unchecked Sendable {
         count &+= 1
     }
 
+    /// Removes and returns the last value, if any.
+    @inline(__always)
+    public mutating func popLast() -> Element? {
+        if count == 0 { return nil }
+        count &-= 1
+        return base[count]
+    }
+
     /// Empties the list (its memory is kept).
     @inline(__always)
     public mutating func removeAll() { count = 0 }

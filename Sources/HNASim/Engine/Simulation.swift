@@ -61,6 +61,8 @@ public struct Simulation<Host: SimHost> {
     // Application state per (src, dst): flows waiting, and the queue level to keep.
     var pairState: RawArray<PairState>
     var io = HostIO()
+    /// The headers of the packets in flight (their events carry only the frame).
+    public private(set) var headers = HeaderStore()
     /// When each host's pending wake-up is (`.max`: none); an earlier one supersedes it.
     var wakeAt: RawArray<SimTime>
     /// The nanosecond whose next occupied ones were last prefetched for, and the second of those
@@ -241,7 +243,8 @@ public struct Simulation<Host: SimHost> {
             if node < hostCount, let hint = hints[node] {
                 prefetchHost(node)
                 hint.prefetchController()
-                hint.prefetch(peer: Int(e.pointee.packet.src))
+                hint.prefetch(peer: Int(e.pointee.frame.src))
+                prefetchHeader(e.pointee.frame.headerSlot)
                 hintedAt[node] = t
             }
         case .hostWake:
@@ -267,6 +270,16 @@ public struct Simulation<Host: SimHost> {
         }
     }
 
+    /// Starts loading the header a packet arriving at a host left in `headers` (a header is 40 bytes,
+    /// so it may span two lines).
+    @inline(__always)
+    func prefetchHeader(_ slot: Int32) {
+        guard slot >= 0 else { return }
+        let start = headers.address(slot)
+        MemoryHint.prefetch(start)
+        MemoryHint.prefetch(start + (MemoryLayout<SimHeader>.size - 1))
+    }
+
     /// Second step, `prefetchDistance` ahead within the nanosecond. For a host whose state the first
     /// step loaded: the state of the timer it will fire first, found through its (now cached) timer
     /// queue. For any other (an event scheduled into this nanosecond after the first step looked, such
@@ -289,7 +302,8 @@ public struct Simulation<Host: SimHost> {
             if node < hostCount, hintedAt[node] != t, let hint = hints[node] {
                 prefetchHost(node)
                 hint.prefetchController()
-                hint.prefetch(peer: Int(e.pointee.packet.src))
+                hint.prefetch(peer: Int(e.pointee.frame.src))
+                prefetchHeader(e.pointee.frame.headerSlot)
             }
         default:
             break
@@ -297,27 +311,32 @@ public struct Simulation<Host: SimHost> {
     }
 
     /// The current event's packet reaches the far end of `link`. Read in place: a switch reschedules
-    /// the event itself.
+    /// the event itself; a host gets the packet whole again, its header taken from `headers`.
     mutating func arrive(link: Int) {
         let node = Int(fabric.links[link].to)
-        let packet = UnsafePointer(queue.current.pointer(to: \.packet)!)
-        let wire = Int(packet.pointee.wireBytes)
+        let frame = UnsafePointer(queue.current.pointer(to: \.frame)!)
+        let wire = Int(frame.pointee.wireBytes)
         fabric.links[link].deliveredBytes &+= UInt64(wire)
         if node < hostCount {
-            if packet.pointee.kind == .data {
-                metrics.received(src: Int(packet.pointee.src), dst: node, wireBytes: wire, now: now)
+            if frame.pointee.kind == .data {
+                metrics.received(src: Int(frame.pointee.src), dst: node, wireBytes: wire, now: now)
             }
-            host[node].receive(packet.pointee, now: now, io: &io)
+            let slot = frame.pointee.headerSlot
+            let packet = frame.pointee.packet(header: slot >= 0 ? headers.take(slot) : nil)
+            host[node].receive(packet, now: now, io: &io)
             drain(node)
             return
         }
-        let result = fabric.forward(switch: node - hostCount, dst: Int(packet.pointee.dst), hash: packet.pointee.hash,
-                                    bytes: wire, ect: packet.pointee.ect, now: now, rng: &rng)
+        let result = fabric.forward(switch: node - hostCount, dst: Int(frame.pointee.dst), hash: frame.pointee.hash,
+                                    bytes: wire, ect: frame.pointee.ect, now: now, rng: &rng)
         switch result {
         case .dropped:
-            // The NACKs a lost packet carried are lost with it.
-            let slot = packet.pointee.nackSlot
-            if slot >= 0 { _ = io.takeNacks(slot) }
+            // The header, and the NACKs it carried, are lost with the packet.
+            let slot = frame.pointee.headerSlot
+            if slot >= 0 {
+                let nacks = headers.take(slot).nackSlot
+                if nacks >= 0 { _ = io.takeNacks(nacks) }
+            }
         case let .queued(out, arrival, marked):
             queue.rescheduleCurrent(on: out, at: arrival, ce: marked)
         }
@@ -336,7 +355,8 @@ public struct Simulation<Host: SimHost> {
                 let isData = io.sends[i].kind == .data
                 let (arrival, _) = fabric.transmitFromHost(h, bytes: wire, now: now)
                 metrics.sent(src: h, wireBytes: wire, data: isData)
-                queue.schedule(arrivalOf: io.sends[i], on: Int32(h), at: arrival)
+                let slot = io.sends[i].bits & Packet.headerBit != 0 ? headers.put(io.sends[i].carried) : -1
+                queue.schedule(arrivalOf: Frame(io.sends[i], headerSlot: slot), on: Int32(h), at: arrival)
                 if isData && dst != fed {
                     fed = dst
                     feed(h, dst)
