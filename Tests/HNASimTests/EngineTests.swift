@@ -102,6 +102,33 @@ import Testing
         #expect(q.pop() == nil)
     }
 
+    /// A packet travels as its frame, its header in a store slot; the two make the same packet again,
+    /// and a freed slot is the next one used.
+    @Test func aFrameAndItsStoredHeaderMakeThePacketAgain() {
+        var store = HeaderStore()
+        var h = SimHeader()
+        h.timestamp = 99
+        h.sequence = 7
+        h.nackSlot = 3
+        h.queueLengths = SIMD4(1, 2, 3, 4)
+        var p = Packet(src: 1, dst: 2, wireBytes: 200, flow: 5, payloadBytes: 100, kind: .data, hash: 9, header: h)
+        p.ect = true
+        p.ce = true
+        let slot = store.put(p.header!)
+        let f = Frame(p, headerSlot: slot)
+        #expect(store.count == 1 && f.ect && f.ce && f.wireBytes == 200 && f.payloadBytes == 100)
+        let q = f.packet(header: store.take(f.headerSlot))
+        #expect(store.count == 0)
+        #expect(q.src == 1 && q.dst == 2 && q.flow == 5 && q.hash == 9 && q.kind == .data && q.ect && q.ce)
+        #expect(q.wireBytes == 200 && q.payloadBytes == 100)
+        let back = q.header
+        #expect(back?.timestamp == 99 && back?.sequence == 7 && back?.nackSlot == 3 && back?.queueLengths == SIMD4(1, 2, 3, 4))
+        let bare = Frame(Packet(src: 1, dst: 2, wireBytes: 80, flow: -1, payloadBytes: 0, kind: .heartbeat, hash: 1))
+        #expect(bare.headerSlot == -1 && bare.packet(header: nil).header == nil)
+        let a = store.put(h), b = store.put(h)
+        #expect(a == slot && b != a && store.count == 2)
+    }
+
     /// A switch hop moves the current arrival to a later bucket in place; when that takes the pool's
     /// last chunk, the pool grows (moves) under the event being copied. Every packet must come out
     /// whole, with its new link and the CE mark where one was set, in order.

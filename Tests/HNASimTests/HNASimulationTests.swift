@@ -63,6 +63,23 @@ import Testing
         #expect(r.jainFairness! >= 0.99)
     }
 
+    /// A packet's header waits in the run's `HeaderStore` while the packet is in flight. A lossy run
+    /// (no flow control into a small buffer) must free the slot of every packet it drops, as well as of
+    /// every packet that arrives: then no more headers are held than events are pending.
+    @Test func droppedPacketsFreeTheirHeaders() throws {
+        var k = ScenarioKnobs()
+        k.hosts = 8
+        k.bufferKB = 64
+        k.durationMs = 0.5
+        let s = try ScenarioLibrary.make("incast", knobs: k)
+        var sim = Simulation<HNAHost>(scenario: s) { h, f in HNAHost(id: h, fabric: f, mode: .none) }
+        sim.run()
+        #expect(sim.fabric.drops > 1000)
+        // Headers went through the store (hundreds of slots were needed at once), and leaked none.
+        #expect(sim.headers.slots > 100)
+        #expect(sim.headers.count <= sim.queue.count, "\(sim.headers.count) headers, \(sim.queue.count) events")
+    }
+
     @Test func dcqcnReactsToMarks() throws {
         var k = ScenarioKnobs()
         k.hosts = 8

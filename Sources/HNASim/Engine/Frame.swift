@@ -82,6 +82,8 @@ public struct HeaderStore {
 
     /// Headers held now.
     public var count: Int { headers.count - free.count }
+    /// Slots made so far: the most headers held at once.
+    public var slots: Int { headers.count }
 
     /// Keeps `header` until `take`; returns its slot.
     @inline(__always)

@@ -15,9 +15,9 @@ public enum PacketKind: UInt8, Sendable, BitwiseCopyable {
 /// costs a few register moves. The fabric reads only the routing fields; the hosts read the HNA header
 /// value their controller produced and the application fields.
 ///
-/// 64 bytes, one cache line: the event queue carries it inside the packet's arrival event, so popping
-/// the next events reads memory in order instead of chasing a pool index. Sizes are stored in 16 bits
-/// (a frame is at most a few kilobytes); where the packet is travels in its event (the link it is on).
+/// 64 bytes. In flight the event queue carries its `Frame` (the header waits in a `HeaderStore`).
+/// Sizes are stored in 16 bits (a frame is at most a few kilobytes); where the packet is travels in
+/// its event (the link it is on).
 public struct Packet: Sendable, BitwiseCopyable {
     public var src: Int32
     public var dst: Int32
@@ -53,11 +53,6 @@ public struct Packet: Sendable, BitwiseCopyable {
         } else {
             carried = SimHeader()
         }
-    }
-
-    /// The placeholder events without a packet carry.
-    @inlinable static var none: Packet {
-        Packet(src: 0, dst: 0, flow: -1, hash: 0, wire: 0, payload: 0, kind: .data, bits: 0, carried: SimHeader())
     }
 
     @inlinable
