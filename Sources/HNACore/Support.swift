@@ -153,41 +153,66 @@ public enum MemoryHint {
 /// to start loading what its next calls will touch. Reads nothing but, in `prefetch(pollAt:)`, the
 /// controller's earliest timer and the heads of its control and heartbeat queues; changes nothing.
 public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
+    // Kept small (56 bytes: one line) because a driver of many controllers reads one of these per
+    // event to hint at the next ones: four addresses, and the strides and offsets in narrow integers.
     @usableFromInline let peers: UnsafeRawPointer
-    @usableFromInline let peerStride: Int
     @usableFromInline let lanes: UnsafeRawPointer
-    @usableFromInline let laneStride: Int
-    @usableFromInline let priorities: Int
-    @usableFromInline let peerCount: Int
     @usableFromInline let object: UnsafeRawPointer
     @usableFromInline let control: UnsafeRawPointer
-    @usableFromInline let controlBytes: Int
-    @usableFromInline let nextTimer: UnsafePointer<TimerEntry>
-    @usableFromInline let timers: UnsafePointer<TimerQueue>
-    @usableFromInline let controlQueue: UnsafePointer<RawRing<Int32>>
-    @usableFromInline let heartbeatQueue: UnsafePointer<RawRing<Int32>>
-    @usableFromInline let span: UnsafePointer<RawRing<Int32>>
+    @usableFromInline let peerCountValue: Int32
+    @usableFromInline let peerStrideValue: UInt16
+    @usableFromInline let laneStrideValue: UInt16
+    @usableFromInline let controlBytesValue: UInt16
+    @usableFromInline let prioritiesValue: UInt8
+    /// Where the timer queue (and its earliest entry), the control and heartbeat queues and the span
+    /// are in the control block.
+    @usableFromInline let timersOffset: UInt16
+    @usableFromInline let nextTimerOffset: UInt16
+    @usableFromInline let controlQueueOffset: UInt16
+    @usableFromInline let heartbeatQueueOffset: UInt16
+    @usableFromInline let spanOffset: UInt16
+
+    @inlinable var peerCount: Int { Int(peerCountValue) }
+    @inlinable var peerStride: Int { Int(peerStrideValue) }
+    @inlinable var laneStride: Int { Int(laneStrideValue) }
+    @inlinable var controlBytes: Int { Int(controlBytesValue) }
+    @inlinable var priorities: Int { Int(prioritiesValue) }
+    @inlinable var timers: UnsafePointer<TimerQueue> {
+        (control + Int(timersOffset)).assumingMemoryBound(to: TimerQueue.self)
+    }
+    @inlinable var nextTimer: UnsafePointer<TimerEntry> {
+        (control + Int(nextTimerOffset)).assumingMemoryBound(to: TimerEntry.self)
+    }
+    @inlinable var controlQueue: UnsafePointer<RawRing<Int32>> {
+        (control + Int(controlQueueOffset)).assumingMemoryBound(to: RawRing<Int32>.self)
+    }
+    @inlinable var heartbeatQueue: UnsafePointer<RawRing<Int32>> {
+        (control + Int(heartbeatQueueOffset)).assumingMemoryBound(to: RawRing<Int32>.self)
+    }
+    @inlinable var span: UnsafePointer<RawRing<Int32>> {
+        (control + Int(spanOffset)).assumingMemoryBound(to: RawRing<Int32>.self)
+    }
 
     @inlinable
     init(peers: UnsafeRawPointer, peerStride: Int, lanes: UnsafeRawPointer, laneStride: Int, priorities: Int,
          peerCount: Int, object: UnsafeRawPointer, control: UnsafeRawPointer, controlBytes: Int,
          timers: UnsafePointer<TimerQueue>, controlQueue: UnsafePointer<RawRing<Int32>>,
          heartbeatQueue: UnsafePointer<RawRing<Int32>>, span: UnsafePointer<RawRing<Int32>>) {
+        func offset(_ p: UnsafeRawPointer) -> UInt16 { UInt16(p - control) }
         self.peers = peers
-        self.peerStride = peerStride
         self.lanes = lanes
-        self.laneStride = laneStride
-        self.priorities = priorities
-        self.peerCount = peerCount
         self.object = object
         self.control = control
-        self.controlBytes = controlBytes
-        self.timers = timers
-        nextTimer = UnsafePointer(UnsafeRawPointer(timers).advanced(by: MemoryLayout<TimerQueue>.offset(of: \.next)!)
-            .assumingMemoryBound(to: TimerEntry.self))
-        self.controlQueue = controlQueue
-        self.heartbeatQueue = heartbeatQueue
-        self.span = span
+        peerCountValue = Int32(peerCount)
+        peerStrideValue = UInt16(peerStride)
+        laneStrideValue = UInt16(laneStride)
+        controlBytesValue = UInt16(controlBytes)
+        prioritiesValue = UInt8(priorities)
+        timersOffset = offset(UnsafeRawPointer(timers))
+        nextTimerOffset = offset(UnsafeRawPointer(timers) + MemoryLayout<TimerQueue>.offset(of: \.next)!)
+        controlQueueOffset = offset(UnsafeRawPointer(controlQueue))
+        heartbeatQueueOffset = offset(UnsafeRawPointer(heartbeatQueue))
+        spanOffset = offset(UnsafeRawPointer(span))
     }
 
     /// Starts loading the state a packet from `peer` touches: its peer record and its lanes.
