@@ -98,6 +98,21 @@ import Testing
         return Fabric(c, seed: 9)
     }
 
+    /// The lookahead finds the host a link ends at from the link's number; it must agree with the
+    /// link records on every link of both topologies.
+    @Test func theHostALinkReachesFollowsFromItsNumber() {
+        for f in [ideal(hosts: 8), leafSpine(.ecmp)] {
+            var reached = 0
+            for l in f.links.indices {
+                let to = Int(f.links[l].to)
+                #expect(f.host(reachedBy: l) == (to < f.hosts ? to : -1), "link \(l) ends at node \(to)")
+                if to < f.hosts { reached += 1 }
+            }
+            #expect(reached == f.hosts)
+        }
+        #expect(ideal(hosts: 8).host(reachedBy: -1) == -1)
+    }
+
     @Test func leafSpineRoutesAndUplinkSpeed() {
         let f = leafSpine(.ecmp)
         var rng = SimRandom(seed: 1)

@@ -239,8 +239,8 @@ public struct Simulation<Host: SimHost> {
     func prefetchFirst(_ e: UnsafePointer<Event>, for t: SimTime) {
         switch e.pointee.kind {
         case .arrive:
-            let node = Int(fabric.links[Int(e.pointee.index)].to)
-            if node < hostCount, let hint = hints[node] {
+            let node = fabric.host(reachedBy: Int(e.pointee.index))
+            if node >= 0, let hint = hints[node] {
                 prefetchHost(node)
                 hint.prefetchController()
                 hint.prefetch(peer: Int(e.pointee.frame.src))
@@ -298,8 +298,8 @@ public struct Simulation<Host: SimHost> {
                 hint.prefetchController()
             }
         case .arrive:
-            let node = Int(fabric.links[Int(e.pointee.index)].to)
-            if node < hostCount, hintedAt[node] != t, let hint = hints[node] {
+            let node = fabric.host(reachedBy: Int(e.pointee.index))
+            if node >= 0, hintedAt[node] != t, let hint = hints[node] {
                 prefetchHost(node)
                 hint.prefetchController()
                 hint.prefetch(peer: Int(e.pointee.frame.src))

@@ -225,6 +225,14 @@ public struct Fabric: @unchecked Sendable {
 
     public func hostUplink(_ h: Int) -> Int { h }
     public func hostDownlink(_ h: Int) -> Int { hosts + h }
+    /// The host a packet on `link` arrives at, or -1 when the link ends at a switch: from the
+    /// numbering alone (a host's downlink is `hosts + h`), without reading the link's record, which
+    /// is what the loop's lookahead needs for each event it hints at.
+    @inline(__always)
+    public func host(reachedBy link: Int) -> Int {
+        let h = link &- hosts
+        return UInt(bitPattern: h) < UInt(bitPattern: hosts) ? h : -1
+    }
     public func leafUplink(leaf: Int, spine: Int) -> Int { 2 * hosts + leaf * spineCount + spine }
     public func spineDownlink(spine: Int, leaf: Int) -> Int { 2 * hosts + leafCount * spineCount + spine * leafCount + leaf }
     public func leaf(ofHost h: Int) -> Int { Int(leafOf[h]) }
