@@ -37,21 +37,7 @@ public struct Frame: Sendable, BitwiseCopyable {
 
     /// The placeholder events without a packet carry.
     @inlinable static var none: Frame {
-        Frame(src: 0, dst: 0, flow: -1, hash: 0, headerSlot: -1, wire: 0, payload: 0, kind: .data, bits: 0)
-    }
-
-    @inlinable
-    init(src: Int32, dst: Int32, flow: Int32, hash: UInt32, headerSlot: Int32, wire: UInt16, payload: UInt16,
-         kind: PacketKind, bits: UInt8) {
-        self.src = src
-        self.dst = dst
-        self.flow = flow
-        self.hash = hash
-        self.headerSlot = headerSlot
-        self.wire = wire
-        self.payload = payload
-        self.kind = kind
-        self.bits = bits
+        Frame(Packet(src: 0, dst: 0, wireBytes: 0, flow: -1, payloadBytes: 0, kind: .data, hash: 0))
     }
 
     /// The packet again, with the header taken from its slot (`header` must be it, nil for none).
