@@ -151,7 +151,8 @@ public enum MemoryHint {
 
 /// The addresses of one controller's per-peer state, queues and timers (`FlowController.prefetcher`),
 /// to start loading what its next calls will touch. Reads nothing but, in `prefetch(pollAt:)`, the
-/// controller's earliest timer and the heads of its control and heartbeat queues; changes nothing.
+/// controller's earliest timer, the heads of its control and heartbeat queues and the first peers of
+/// its span; changes nothing.
 public struct FlowPrefetcher: @unchecked Sendable, BitwiseCopyable {
     // Kept small (56 bytes: one line) because a driver of many controllers reads one of these per
     // event to hint at the next ones: four addresses, and the strides and offsets in narrow integers.

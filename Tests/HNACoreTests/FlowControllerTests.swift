@@ -332,6 +332,23 @@ import Testing
         #expect(c.inFlight(to: 1, priority: 0) == 1)
     }
 
+    /// The prefetcher keeps the controller's addresses as offsets and narrow integers so that one fits
+    /// a cache line (a driver reads one per event); what it derives must be the controller's own.
+    @Test func prefetcherFitsALineAndPointsAtTheController() {
+        let c = FlowController<TestPacket>(config: Self.config(), peerCount: 3, txBandwidth: Self.bandwidth,
+                                           rxBandwidth: Self.bandwidth, now: 0)
+        let p = c.prefetcher
+        #expect(MemoryLayout<FlowPrefetcher?>.stride <= 64)
+        #expect(p.timers == UnsafePointer(c.control.pointer(to: \.timers)!))
+        #expect(UnsafeRawPointer(p.nextTimer)
+            == UnsafeRawPointer(c.control.pointer(to: \.timers)!) + MemoryLayout<TimerQueue>.offset(of: \.next)!)
+        #expect(p.controlQueue == UnsafePointer(c.control.pointer(to: \.controlQueue)!))
+        #expect(p.heartbeatQueue == UnsafePointer(c.control.pointer(to: \.heartbeatQueue)!))
+        #expect(p.span == UnsafePointer(c.control.pointer(to: \.span)!))
+        #expect(p.peerCount == 3 && p.priorities == c.priorities && p.peerStride == c.peers.stride
+            && p.laneStride == c.feedback.stride)
+    }
+
     /// The rates the controller grants go through the same allocation as `hna rates`: FIG. 12A's
     /// second example, with queue lengths reported over the wire to two destinations.
     @Test func controllerGrantsMatchEquation3() {

@@ -22,7 +22,7 @@ public struct Frame: Sendable, BitwiseCopyable {
     /// The frame of `packet`, whose header (if it has one) is in `headerSlot`.
     @inlinable @inline(__always)
     public init(_ packet: Packet, headerSlot: Int32 = -1) {
-        precondition((packet.bits & Packet.headerBit != 0) == (headerSlot >= 0),
+        precondition((packet.header != nil) == (headerSlot >= 0),
                      "a packet's header travels in a HeaderStore slot")
         src = packet.src
         dst = packet.dst

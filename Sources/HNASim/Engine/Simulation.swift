@@ -355,7 +355,7 @@ public struct Simulation<Host: SimHost> {
                 let isData = io.sends[i].kind == .data
                 let (arrival, _) = fabric.transmitFromHost(h, bytes: wire, now: now)
                 metrics.sent(src: h, wireBytes: wire, data: isData)
-                let slot = io.sends[i].bits & Packet.headerBit != 0 ? headers.put(io.sends[i].carried) : -1
+                let slot = io.sends[i].header.map { headers.put($0) } ?? -1
                 queue.schedule(arrivalOf: Frame(io.sends[i], headerSlot: slot), on: Int32(h), at: arrival)
                 if isData && dst != fed {
                     fed = dst

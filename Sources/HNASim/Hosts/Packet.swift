@@ -98,9 +98,6 @@ public struct Packet: Sendable, BitwiseCopyable {
             }
         }
     }
-
-    /// Slot of the packet's NACKs in `HostIO.nackTable`, -1 for none (read without copying the header).
-    @inlinable public var nackSlot: Int32 { bits & Self.headerBit != 0 ? carried.nackSlot : -1 }
 }
 
 /// Fixed sizes of what wraps a fabric packet, one home for the simulator. A packet's size on the wire
